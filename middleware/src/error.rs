@@ -1,0 +1,248 @@
+//! Every error the gateway answers with, and the one place they become HTTP responses.
+//!
+//! Layers and handlers return a [`GatewayError`]; [`GatewayError::into_response`] turns it into the
+//! JSON body of DESIGN.md 4.1 (`{"error", "detail", "invocation_id"?, ...}`) with the right status
+//! and headers. Nothing else in the gateway builds an error response by hand.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use serde::Serialize;
+
+use crate::body::ResponseBody;
+
+/// The invocation id of a function call, in response extensions, so errors raised after the call
+/// started (e.g. `output_invalid`) can quote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvocationId(pub String);
+
+/// One failure of a JSON document against a schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaViolation {
+    /// JSON pointer (RFC 6901) to the failing value in the document.
+    pub pointer: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// Every way a request can fail at the gateway.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GatewayError {
+    /// The body is not JSON, or fails the function's `inputSchema`.
+    #[error("{detail}")]
+    InputInvalid {
+        detail: String,
+        errors: Vec<SchemaViolation>,
+    },
+    /// The authentication chain admitted nothing.
+    #[error("{detail}")]
+    Unauthorized { detail: String },
+    /// No function of that name on this gateway.
+    #[error("no function named {name:?} on this gateway")]
+    FunctionNotFound { name: String },
+    /// No route for the path at all.
+    #[error("no route for {path}")]
+    NotFound { path: String },
+    /// The method is not allowed on this route.
+    #[error("method {method} is not allowed; use {allow}")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    /// The body is over the configured limit.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    /// The request's headers are over the configured limit.
+    #[error("request headers exceed the limit of {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    /// The Content-Type is present and not JSON.
+    #[error("content type {got:?} is not supported; use application/json")]
+    UnsupportedMediaType { got: String },
+    /// The request could not be read (client went away, malformed framing).
+    #[error("{detail}")]
+    BadRequest { detail: String },
+    /// The runtime failed, was unreachable, or timed out.
+    #[error("{detail}")]
+    RuntimeError { detail: String },
+    /// The runtime's output fails the function's `outputSchema`.
+    #[error("{detail}")]
+    OutputInvalid {
+        detail: String,
+        errors: Vec<SchemaViolation>,
+        raw_output: Bytes,
+    },
+    /// Draining or overloaded.
+    #[error("{detail}")]
+    Unavailable {
+        detail: String,
+        retry_after_secs: u32,
+    },
+    /// A bug or an impossible state; never the client's fault.
+    #[error("{detail}")]
+    Internal { detail: String },
+}
+
+impl GatewayError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InputInvalid { .. } | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::FunctionNotFound { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RuntimeError { .. } | Self::OutputInvalid { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code in the body's `error` field; also a low-cardinality
+    /// metric label.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InputInvalid { .. } => "input_invalid",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::FunctionNotFound { .. } => "function_not_found",
+            Self::NotFound { .. } => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::HeadersTooLarge { .. } => "headers_too_large",
+            Self::BadRequest { .. } => "bad_request",
+            Self::RuntimeError { .. } => "runtime_error",
+            Self::OutputInvalid { .. } => "output_invalid",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal { .. } => "internal_error",
+        }
+    }
+
+    /// The JSON error response, with no invocation id.
+    pub fn into_response(self) -> Response<ResponseBody> {
+        self.into_response_with(None)
+    }
+
+    /// The JSON error response; `invocation_id` is included when the call got that far.
+    pub fn into_response_with(self, invocation_id: Option<&str>) -> Response<ResponseBody> {
+        let status = self.status();
+        let detail = self.to_string();
+        let (errors, raw_output) = match &self {
+            Self::InputInvalid { errors, .. } => (Some(errors.as_slice()), None),
+            Self::OutputInvalid {
+                errors, raw_output, ..
+            } => (
+                Some(errors.as_slice()),
+                Some(String::from_utf8_lossy(raw_output)),
+            ),
+            _ => (None, None),
+        };
+        let body = ErrorBody {
+            error: self.code(),
+            detail: &detail,
+            invocation_id,
+            errors,
+            raw_output: raw_output.as_deref(),
+        };
+        // Serialising plain strings into a Vec cannot fail; fall back to a fixed body regardless.
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":"internal_error","detail":"error body could not be encoded"}"#.to_vec()
+        });
+        let mut response = Response::new(ResponseBody::full(bytes));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        match &self {
+            Self::Unauthorized { .. } => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::MethodNotAllowed { allow, .. } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Unavailable {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invocation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [SchemaViolation]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_output: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_json(response: Response<ResponseBody>) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn unauthorized_carries_www_authenticate_and_json_body() {
+        let response = GatewayError::Unauthorized {
+            detail: "no credential".into(),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "unauthorized");
+        assert_eq!(body["detail"], "no credential");
+        assert!(body.get("invocation_id").is_none());
+    }
+
+    #[tokio::test]
+    async fn output_invalid_carries_raw_output_errors_and_invocation_id() {
+        let response = GatewayError::OutputInvalid {
+            detail: "output fails outputSchema".into(),
+            errors: vec![SchemaViolation {
+                pointer: "/echo".into(),
+                message: "42 is not of type \"string\"".into(),
+            }],
+            raw_output: Bytes::from_static(br#"{"echo":42}"#),
+        }
+        .into_response_with(Some("abc"));
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "output_invalid");
+        assert_eq!(body["raw_output"], r#"{"echo":42}"#);
+        assert_eq!(body["invocation_id"], "abc");
+        assert_eq!(body["errors"][0]["pointer"], "/echo");
+    }
+
+    #[tokio::test]
+    async fn method_not_allowed_and_unavailable_set_their_headers() {
+        let response = GatewayError::MethodNotAllowed {
+            method: "GET".into(),
+            allow: "POST",
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "POST");
+
+        let response = GatewayError::Unavailable {
+            detail: "draining".into(),
+            retry_after_secs: 5,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    }
+}

@@ -1,0 +1,18 @@
+//! Tower layers for the Omnia gateway, one module per layer, none of them aware of routes.
+//!
+//! Every layer rejects with a ready-made response (never an error), built by
+//! [`error::GatewayError::into_response`], and every service speaks
+//! `Response<`[`body::ResponseBody`]`>`.
+
+pub mod auth;
+pub mod body;
+pub mod content_type;
+pub mod error;
+pub mod header_limit;
+pub mod limit;
+pub mod method;
+pub mod request_id;
+pub mod schema;
+
+pub use body::{BoxError, ResponseBody};
+pub use error::{GatewayError, InvocationId, SchemaViolation};

@@ -1,0 +1,136 @@
+//! JSON Schema validation of function input (400 `input_invalid`) and output (502
+//! `output_invalid`).
+//!
+//! Schemas are compiled once at start-up ([`JsonSchema::compile`]). On the request path a valid
+//! document costs one parse and one `is_valid` walk; the error list is collected only on failure.
+
+mod input;
+mod output;
+
+pub use input::{ValidateInput, ValidateInputLayer};
+pub use output::{ValidateOutput, ValidateOutputLayer};
+
+use serde_json::Value;
+
+use crate::SchemaViolation;
+
+/// A compiled JSON Schema.
+#[derive(Debug)]
+pub struct JsonSchema {
+    validator: jsonschema::Validator,
+}
+
+impl JsonSchema {
+    /// Compiles `schema`; the error says why it is not a usable schema.
+    pub fn compile(schema: &Value) -> Result<Self, String> {
+        jsonschema::validator_for(schema)
+            .map(|validator| Self { validator })
+            .map_err(|error| error.to_string())
+    }
+
+    /// Checks `document`; on failure lists every violation with its JSON pointer.
+    pub fn check(&self, document: &Value) -> Result<(), Vec<SchemaViolation>> {
+        if self.validator.is_valid(document) {
+            return Ok(());
+        }
+        Err(self
+            .validator
+            .iter_errors(document)
+            .map(|error| SchemaViolation {
+                pointer: error.instance_path().to_string(),
+                message: error.to_string(),
+            })
+            .collect())
+    }
+}
+
+/// Parses a JSON document. serde_json refuses nesting deeper than 128 levels, so a hostile body
+/// of 100,000 nested arrays is an error here rather than a stack overflow later.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err("the body is empty; send a JSON document".to_owned());
+    }
+    serde_json::from_slice(bytes).map_err(|error| format!("the body is not valid JSON: {error}"))
+}
+
+/// "n errors: first; second; ..." for the `detail` field.
+fn summarise(what: &str, violations: &[SchemaViolation]) -> String {
+    let mut detail = format!("{what} fails its schema:");
+    for (i, violation) in violations.iter().take(3).enumerate() {
+        let sep = if i == 0 { " " } else { "; " };
+        let at = if violation.pointer.is_empty() {
+            "/"
+        } else {
+            &violation.pointer
+        };
+        detail.push_str(&format!("{sep}{at}: {}", violation.message));
+    }
+    if violations.len() > 3 {
+        detail.push_str(&format!(" (and {} more)", violations.len() - 3));
+    }
+    detail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn echo_schema() -> JsonSchema {
+        JsonSchema::compile(&json!({
+            "type": "object",
+            "required": ["message"],
+            "properties": {"message": {"type": "string", "maxLength": 5}},
+            "additionalProperties": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn valid_document_passes() {
+        assert!(echo_schema().check(&json!({"message": "hi"})).is_ok());
+    }
+
+    #[test]
+    fn violations_carry_pointers() {
+        let errors = echo_schema()
+            .check(&json!({"message": "too long", "x": 1}))
+            .unwrap_err();
+        let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert!(pointers.contains(&"/message"), "{errors:?}");
+        assert!(
+            pointers.contains(&""),
+            "additionalProperties is reported at the root: {errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_broken_schema_does_not_compile() {
+        let error = JsonSchema::compile(&json!({"type": "not-a-type"})).unwrap_err();
+        assert!(!error.is_empty());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        let error = parse_json(deep.as_bytes()).unwrap_err();
+        assert!(error.contains("recursion limit"), "{error}");
+    }
+
+    #[test]
+    fn invalid_utf8_and_empty_bodies_are_errors() {
+        assert!(parse_json(b"{\"a\": \"\xff\xfe\"}").is_err());
+        assert!(parse_json(b"").unwrap_err().contains("empty"));
+        assert!(parse_json(b"  \n").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn summary_names_the_first_failures() {
+        let errors = echo_schema().check(&json!({"message": 1})).unwrap_err();
+        let detail = summarise("input", &errors);
+        assert!(
+            detail.starts_with("input fails its schema: /message:"),
+            "{detail}"
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Generates the tonic code for the Omnia contracts.
+//!
+//! `protoc` comes from `protoc-bin-vendored`, so a fresh machine builds this crate with no system
+//! protobuf compiler installed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Every `bytes` field becomes `bytes::Bytes`: the gateway hands the request body to the
+    // runtime, and the runtime's output back, without copying.
+    config.bytes(["."]);
+    tonic_prost_build::configure().compile_with_config(
+        config,
+        &["proto/omnia/runtime/v1/runtime.proto", "proto/omnia/tools/v1/tools.proto"],
+        &["proto"],
+    )?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! The Omnia wire contracts: `omnia.runtime.v1` (facade <-> runtime) and `omnia.tools.v1`.
+//!
+//! Field names and numbers match Omnia's protos. Payload fields are `bytes::Bytes` so request and
+//! response bodies cross the gRPC boundary without a copy.
+
+#![allow(clippy::all, clippy::pedantic, missing_docs)]
+
+/// `omnia.runtime.v1`: `RuntimeService` and its messages.
+pub mod runtime {
+    /// Contract version 1.3.0.
+    pub mod v1 {
+        tonic::include_proto!("omnia.runtime.v1");
+
+        /// The contract version this build implements; reported in `HealthResponse`.
+        pub const CONTRACT_VERSION: &str = "1.3.0";
+    }
+}
+
+/// `omnia.tools.v1`: the gRPC tool contract.
+pub mod tools {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("omnia.tools.v1");
+    }
+}
