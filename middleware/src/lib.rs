@@ -10,6 +10,7 @@ pub mod content_type;
 pub mod error;
 pub mod header_limit;
 pub mod limit;
+pub mod load_shed;
 pub mod method;
 pub mod request_id;
 pub mod schema;

@@ -1,0 +1,183 @@
+//! The ordered chain of validators (DESIGN.md 4.5).
+//!
+//! Order: client keys, OIDC, edge trust, management plane. Each validator owns one kind of
+//! credential: client keys own opaque bearer tokens, an OIDC validator owns JWTs whose
+//! (unverified) `iss` is its issuer, the management plane owns JWTs from `omnia-dashboard`, edge
+//! trust owns its subject header. The first validator that admits wins; one that sees no
+//! credential it owns passes; one that owns a bad credential rejects at once, so a later validator
+//! can never admit a request whose credential was refused. A bearer token nobody owns is refused
+//! at the end of the chain rather than ignored, and so is a request with no credential at all
+//! unless unauthenticated access is allowed.
+
+use http::request::Parts;
+
+use super::client_keys::ClientKeys;
+use super::credential::{self, Credential, UnverifiedJwt};
+use super::edge::EdgeTrust;
+use super::identity::Identity;
+use super::jwks::truncate;
+use super::jwt::JwtValidator;
+use super::management::ManagementPlane;
+use super::{AuthConfigError, unauthorized};
+use crate::error::GatewayError;
+
+/// The environment variable the gateway reads into [`AuthChainBuilder::allow_unauthenticated`].
+pub const ALLOW_UNAUTHENTICATED_ENV: &str = "OMNIA_FACADE_ALLOW_UNAUTHENTICATED";
+
+/// The authentication chain. With no validators and unauthenticated access off (the default) it
+/// refuses every request.
+#[derive(Default)]
+pub struct AuthChain {
+    client_keys: Option<ClientKeys>,
+    oidc: Vec<JwtValidator>,
+    edge_trust: Option<EdgeTrust>,
+    management_plane: Option<ManagementPlane>,
+    allow_unauthenticated: bool,
+}
+
+impl AuthChain {
+    /// Starts a chain with no validators and unauthenticated access off.
+    pub fn builder() -> AuthChainBuilder {
+        AuthChainBuilder {
+            chain: Self::default(),
+        }
+    }
+
+    /// A chain that refuses every request.
+    pub fn deny_all() -> Self {
+        Self::default()
+    }
+
+    /// Whether requests without any credential are admitted as [`Identity::anonymous`].
+    pub fn allows_unauthenticated(&self) -> bool {
+        self.allow_unauthenticated
+    }
+
+    /// Whether no validator is configured.
+    pub fn has_no_validators(&self) -> bool {
+        self.client_keys.is_none()
+            && self.oidc.is_empty()
+            && self.edge_trust.is_none()
+            && self.management_plane.is_none()
+    }
+
+    /// Runs the chain over a request's head: the admitted identity, or the 401 to answer.
+    pub async fn authenticate(&self, parts: &Parts) -> Result<Identity, GatewayError> {
+        let credential = credential::read(parts)?;
+
+        if let (Credential::Opaque(token), Some(keys)) = (&credential, &self.client_keys) {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            return keys.validate(token, parts, now);
+        }
+        if let Credential::Jwt(jwt) = &credential
+            && let Some(oidc) = self
+                .oidc
+                .iter()
+                .find(|v| jwt.iss.as_deref() == Some(v.issuer()))
+        {
+            return oidc.validate(jwt).await;
+        }
+        if let Some(identity) = self.edge_trust.as_ref().and_then(|edge| edge.admit(parts)) {
+            return Ok(identity);
+        }
+        if let (Credential::Jwt(jwt), Some(plane)) = (&credential, &self.management_plane)
+            && jwt.iss.as_deref() == Some(plane.issuer())
+        {
+            return plane.validate(jwt).await;
+        }
+
+        match credential {
+            Credential::None if self.allow_unauthenticated => Ok(Identity::anonymous()),
+            Credential::None => Err(unauthorized(
+                "authentication required: send Authorization: Bearer <token>",
+            )),
+            Credential::Opaque(_) => Err(unauthorized("client API keys are not accepted here")),
+            Credential::Jwt(jwt) => Err(unowned_jwt(&jwt)),
+        }
+    }
+}
+
+fn unowned_jwt(jwt: &UnverifiedJwt<'_>) -> GatewayError {
+    match (&jwt.iss, jwt.readable) {
+        (Some(iss), _) => unauthorized(format!(
+            "no validator accepts tokens from issuer {:?}",
+            truncate(iss)
+        )),
+        (None, true) => unauthorized("the token has no iss claim"),
+        (None, false) => unauthorized("the token is not a readable JWT"),
+    }
+}
+
+impl std::fmt::Debug for AuthChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthChain")
+            .field(
+                "client_keys",
+                &self.client_keys.as_ref().map(|k| k.keys.len()),
+            )
+            .field("oidc", &self.oidc)
+            .field("edge_trust", &self.edge_trust.is_some())
+            .field("management_plane", &self.management_plane)
+            .field("allow_unauthenticated", &self.allow_unauthenticated)
+            .finish()
+    }
+}
+
+/// Assembles an [`AuthChain`]. The chain runs validators in its fixed order whatever the order
+/// of the builder calls.
+#[derive(Debug)]
+pub struct AuthChainBuilder {
+    chain: AuthChain,
+}
+
+impl AuthChainBuilder {
+    /// Enables client API keys.
+    pub fn client_keys(mut self, keys: ClientKeys) -> Self {
+        self.chain.client_keys = Some(keys);
+        self
+    }
+
+    /// Adds an OIDC issuer; call once per issuer.
+    pub fn oidc(mut self, validator: JwtValidator) -> Self {
+        self.chain.oidc.push(validator);
+        self
+    }
+
+    /// Enables edge trust (only behind a proxy that strips these headers from clients).
+    pub fn edge_trust(mut self, edge: EdgeTrust) -> Self {
+        self.chain.edge_trust = Some(edge);
+        self
+    }
+
+    /// Enables management-plane (dashboard) tokens.
+    pub fn management_plane(mut self, plane: ManagementPlane) -> Self {
+        self.chain.management_plane = Some(plane);
+        self
+    }
+
+    /// Admits requests that carry no credential at all, as [`Identity::anonymous`]. A presented
+    /// credential is still checked, and refused if bad.
+    pub fn allow_unauthenticated(mut self, allow: bool) -> Self {
+        self.chain.allow_unauthenticated = allow;
+        self
+    }
+
+    /// The chain; fails when two JWT validators would claim the same issuer.
+    pub fn build(self) -> Result<AuthChain, AuthConfigError> {
+        let chain = self.chain;
+        let mut issuers: Vec<&str> = chain.oidc.iter().map(JwtValidator::issuer).collect();
+        issuers.extend(chain.management_plane.as_ref().map(ManagementPlane::issuer));
+        issuers.sort_unstable();
+        if let Some(pair) = issuers.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(AuthConfigError::Invalid(format!(
+                "two JWT validators claim issuer {:?}",
+                pair[0]
+            )));
+        }
+        Ok(chain)
+    }
+}
+
+#[cfg(test)]
+#[path = "chain_tests.rs"]
+mod tests;
