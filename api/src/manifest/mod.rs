@@ -1,0 +1,180 @@
+//! The raw manifests, exactly as written: serde types that refuse unknown fields, so a typo fails
+//! at start-up with its path instead of being silently ignored.
+//!
+//! [`parse_document`] turns one YAML/JSON document into a [`Document`]; resolving references
+//! between documents is the loader's job ([`crate::load`]).
+
+pub mod agent_runtime;
+pub mod auth;
+pub mod common;
+pub mod core;
+pub mod prompt_pack;
+pub mod provider;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use self::agent_runtime::AgentRuntimeSpec;
+pub use self::common::Metadata;
+pub use self::core::{ConfigMap, Secret, ToolRegistrySpec};
+pub use self::prompt_pack::PromptPackSpec;
+pub use self::provider::ProviderSpec;
+
+/// The API group/version of Omnia's custom resources.
+pub const OMNIA_API_VERSION: &str = "omnia.altairalabs.ai/v1alpha1";
+
+/// A custom resource: `apiVersion`, `kind`, `metadata`, `spec` (and an exported `status`, ignored).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Resource<S> {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: S,
+    // Present in objects exported from a cluster; the loader has no use for it.
+    #[serde(default, rename = "status")]
+    _status: self::core::Status,
+}
+
+/// An `AgentRuntime`.
+pub type AgentRuntime = Resource<AgentRuntimeSpec>;
+/// A `PromptPack`.
+pub type PromptPack = Resource<PromptPackSpec>;
+/// A `Provider`.
+pub type Provider = Resource<ProviderSpec>;
+/// A `ToolRegistry` (spec not yet typed).
+pub type ToolRegistry = Resource<ToolRegistrySpec>;
+
+/// One manifest document of a kind the loader understands.
+#[derive(Debug, Clone)]
+pub enum Document {
+    AgentRuntime(Box<AgentRuntime>),
+    PromptPack(Box<PromptPack>),
+    Provider(Box<Provider>),
+    ToolRegistry(Box<ToolRegistry>),
+    Secret(Box<Secret>),
+    ConfigMap(Box<ConfigMap>),
+}
+
+impl Document {
+    /// The document's `metadata`.
+    pub fn metadata(&self) -> &Metadata {
+        match self {
+            Self::AgentRuntime(o) => &o.metadata,
+            Self::PromptPack(o) => &o.metadata,
+            Self::Provider(o) => &o.metadata,
+            Self::ToolRegistry(o) => &o.metadata,
+            Self::Secret(o) => &o.metadata,
+            Self::ConfigMap(o) => &o.metadata,
+        }
+    }
+
+    /// The document's `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AgentRuntime(_) => "AgentRuntime",
+            Self::PromptPack(_) => "PromptPack",
+            Self::Provider(_) => "Provider",
+            Self::ToolRegistry(_) => "ToolRegistry",
+            Self::Secret(_) => "Secret",
+            Self::ConfigMap(_) => "ConfigMap",
+        }
+    }
+}
+
+/// Why a document did not parse: the field path (`spec.facade.type`) when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+impl FieldError {
+    /// An error at `field`.
+    pub fn new(field: &str, reason: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.to_owned()),
+            reason: reason.into(),
+        }
+    }
+}
+
+const OMNIA_KINDS: &[&str] = &["AgentRuntime", "PromptPack", "Provider", "ToolRegistry"];
+const CORE_KINDS: &[&str] = &["Secret", "ConfigMap"];
+
+/// Parses one document (already read from YAML or JSON) by its `apiVersion` and `kind`.
+///
+/// # Errors
+/// The field path and reason when the kind is unknown or a field is unknown, missing or bad.
+pub fn parse_document(value: Value) -> Result<Document, FieldError> {
+    let Value::Object(map) = &value else {
+        return Err(FieldError {
+            field: None,
+            reason: format!(
+                "a manifest document must be a mapping with apiVersion and kind, found {}",
+                json_type(&value)
+            ),
+        });
+    };
+    let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
+    let api_version = text("apiVersion").ok_or_else(|| FieldError::new("apiVersion", "missing"))?;
+    let kind = text("kind").ok_or_else(|| FieldError::new("kind", "missing"))?;
+    let expected = if OMNIA_KINDS.contains(&kind.as_str()) {
+        OMNIA_API_VERSION
+    } else if CORE_KINDS.contains(&kind.as_str()) {
+        "v1"
+    } else {
+        return Err(FieldError::new(
+            "kind",
+            format!(
+                "unsupported kind `{kind}` (apiVersion `{api_version}`): expected one of \
+                 AgentRuntime, PromptPack, Provider, ToolRegistry ({OMNIA_API_VERSION}), \
+                 Secret, ConfigMap (v1)"
+            ),
+        ));
+    };
+    if api_version != expected {
+        return Err(FieldError::new(
+            "apiVersion",
+            format!(
+                "unsupported apiVersion `{api_version}` for kind {kind}: expected `{expected}`"
+            ),
+        ));
+    }
+    Ok(match kind.as_str() {
+        "AgentRuntime" => Document::AgentRuntime(typed(value)?),
+        "PromptPack" => Document::PromptPack(typed(value)?),
+        "Provider" => Document::Provider(typed(value)?),
+        "ToolRegistry" => Document::ToolRegistry(typed(value)?),
+        "Secret" => Document::Secret(typed(value)?),
+        _ => Document::ConfigMap(typed(value)?),
+    })
+}
+
+/// Deserializes with the failing field's path recorded.
+fn typed<T: DeserializeOwned>(value: Value) -> Result<Box<T>, FieldError> {
+    serde_path_to_error::deserialize(value)
+        .map(Box::new)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            // serde_path_to_error renders the root as "."; the root has no field to name.
+            let field = (path != ".").then_some(path);
+            FieldError {
+                field,
+                reason: e.into_inner().to_string(),
+            }
+        })
+}
+
+/// `a string`, `a list`, ...: for messages about the wrong kind of value.
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}

@@ -1,0 +1,376 @@
+//! AgentRuntime -> Provider(s) -> credentials.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::ConfigError;
+use crate::index::{Entry, Index, Origin};
+use crate::manifest::agent_runtime::InlineProvider;
+use crate::manifest::common::{Decimal, SecretKeyRef};
+use crate::manifest::provider::{
+    CredentialSpec, PricingSpec, ProviderDefaultsSpec, ProviderTypeName,
+};
+use crate::manifest::{AgentRuntime, Provider as ProviderResource, Secret};
+use crate::resolved::{
+    Handler, MockScenario, Mode, Pricing, Provider, ProviderDefaults, ProviderType,
+};
+
+/// An API key with this value is a placeholder from an example, not a credential.
+const PLACEHOLDER: &str = "REPLACE_ME";
+/// The generic Secret key tried after the provider's conventional one.
+const GENERIC_KEY: &str = "api-key";
+/// `spec.providers[]` entry that wins when there are several.
+const DEFAULT_ROLE: &str = "default";
+
+/// The agent's providers: the default one and every named one.
+pub(super) struct Providers {
+    pub default: Provider,
+    pub named: BTreeMap<String, Provider>,
+}
+
+/// Resolves `spec.providers[]`, `spec.providerRef` or the inline `spec.provider` (only one).
+pub(super) fn resolve(
+    entry: &Entry<AgentRuntime>,
+    mode: Mode,
+    handler: Handler,
+    index: &Index,
+) -> Result<Providers, ConfigError> {
+    let origin = &entry.origin;
+    let spec = &entry.obj.spec;
+    let namespace = entry.obj.metadata.namespace();
+    let sources = [
+        (!spec.providers.is_empty(), "spec.providers"),
+        (spec.provider_ref.is_some(), "spec.providerRef"),
+        (spec.provider.is_some(), "spec.provider"),
+    ];
+    let set: Vec<&str> = sources.iter().filter(|s| s.0).map(|s| s.1).collect();
+    if let [_, second, ..] = set.as_slice() {
+        return Err(origin.error(*second, format!("set only one of {}", set.join(", "))));
+    }
+    if !spec.providers.is_empty() {
+        let mut named = BTreeMap::new();
+        for (i, item) in spec.providers.iter().enumerate() {
+            if named.contains_key(&item.name) {
+                return Err(origin.error(
+                    format!("spec.providers[{i}].name"),
+                    format!("duplicate provider name `{}`", item.name),
+                ));
+            }
+            let field = format!("spec.providers[{i}].providerRef.name");
+            let ns = item.provider_ref.namespace.as_deref().unwrap_or(namespace);
+            let provider = by_reference(origin, &field, ns, &item.provider_ref.name, index)?;
+            named.insert(item.name.clone(), provider);
+        }
+        let only = || (named.len() == 1).then(|| named.values().next()).flatten();
+        let default = match named.get(DEFAULT_ROLE).or_else(only) {
+            Some(p) => p.clone(),
+            None => {
+                let names: Vec<&str> = named.keys().map(String::as_str).collect();
+                return Err(origin.error(
+                    "spec.providers",
+                    format!(
+                        "no provider named `{DEFAULT_ROLE}` among {} ({}): name one `{DEFAULT_ROLE}`",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        };
+        return Ok(Providers { default, named });
+    }
+    let single = if let Some(reference) = &spec.provider_ref {
+        let ns = reference.namespace.as_deref().unwrap_or(namespace);
+        by_reference(origin, "spec.providerRef.name", ns, &reference.name, index)?
+    } else if let Some(inline) = &spec.provider {
+        from_inline(origin, namespace, inline, index)?
+    } else if mode == Mode::Function || handler == Handler::Runtime {
+        return Err(origin.error(
+            "spec.providers",
+            "no provider: function-mode agents and agents with the runtime handler need \
+             spec.providers (or spec.providerRef, or spec.provider)",
+        ));
+    } else {
+        // demo and echo handlers answer without a model.
+        return Ok(Providers {
+            default: none(),
+            named: BTreeMap::new(),
+        });
+    };
+    // A single provider plays the default role, so lookups by role find it.
+    let named = BTreeMap::from([(DEFAULT_ROLE.to_owned(), single.clone())]);
+    Ok(Providers {
+        default: single,
+        named,
+    })
+}
+
+/// The stand-in provider of agents that need none.
+fn none() -> Provider {
+    Provider {
+        name: "none".to_owned(),
+        kind: ProviderType::Mock,
+        model: String::new(),
+        base_url: None,
+        api_key: None,
+        pricing: Pricing::default(),
+        defaults: ProviderDefaults::default(),
+        mock_scenarios: Vec::new(),
+    }
+}
+
+fn by_reference(
+    origin: &Origin,
+    field: &str,
+    namespace: &str,
+    name: &str,
+    index: &Index,
+) -> Result<Provider, ConfigError> {
+    match index
+        .providers
+        .get(&(namespace.to_owned(), name.to_owned()))
+    {
+        Some(entry) => from_resource(entry, index),
+        None => Err(origin.error(
+            field,
+            format!("Provider `{name}` not found in namespace `{namespace}`"),
+        )),
+    }
+}
+
+/// A Provider resource, with its credentials looked up.
+fn from_resource(entry: &Entry<ProviderResource>, index: &Index) -> Result<Provider, ConfigError> {
+    let origin = &entry.origin;
+    let spec = &entry.obj.spec;
+    let namespace = entry.obj.metadata.namespace();
+    let kind = fold(spec.kind);
+    let sources = [
+        (spec.secret_ref.is_some(), "spec.secretRef"),
+        (spec.credential.is_some(), "spec.credential"),
+        (spec.credentials_ref.is_some(), "spec.credentialsRef"),
+    ];
+    let set: Vec<&str> = sources.iter().filter(|s| s.0).map(|s| s.1).collect();
+    if let [_, second, ..] = set.as_slice() {
+        return Err(origin.error(*second, format!("set only one of {}", set.join(", "))));
+    }
+    let api_key = if let Some(secret_ref) = &spec.secret_ref {
+        from_secret(kind, namespace, secret_ref, index)?
+    } else if let Some((field, credential)) = spec
+        .credential
+        .as_ref()
+        .map(|c| ("spec.credential", c))
+        .or(spec
+            .credentials_ref
+            .as_ref()
+            .map(|c| ("spec.credentialsRef", c)))
+    {
+        from_credential(origin, field, kind, namespace, credential, index)?
+    } else {
+        None
+    };
+    let mock_scenarios = match &spec.mock {
+        Some(_) if kind != ProviderType::Mock => {
+            return Err(origin.error("spec.mock", "only allowed when spec.type is mock"));
+        }
+        Some(mock) => mock
+            .scenarios
+            .iter()
+            .map(|s| MockScenario {
+                name: s.name.clone(),
+                when: s.when.clone(),
+                output: s.output.clone(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Provider {
+        name: entry.obj.metadata.name.clone(),
+        kind,
+        model: spec.model.clone().unwrap_or_default(),
+        base_url: spec.base_url.clone(),
+        api_key,
+        pricing: pricing(spec.pricing.as_ref()),
+        defaults: defaults(spec.defaults.as_ref()),
+        mock_scenarios,
+    })
+}
+
+/// The inline `spec.provider` of an agent (both shapes), named `inline`.
+fn from_inline(
+    origin: &Origin,
+    namespace: &str,
+    inline: &InlineProvider,
+    index: &Index,
+) -> Result<Provider, ConfigError> {
+    let kind = match (inline.name, inline.kind) {
+        (Some(_), Some(_)) => {
+            return Err(origin.error(
+                "spec.provider.type",
+                "set only one of spec.provider.name and spec.provider.type",
+            ));
+        }
+        (Some(kind), None) | (None, Some(kind)) => fold(kind),
+        (None, None) => {
+            return Err(origin.error(
+                "spec.provider",
+                "missing the provider type: set spec.provider.name (or spec.provider.type)",
+            ));
+        }
+    };
+    let secret_ref = match (&inline.api_key_secret_ref, &inline.secret_ref) {
+        (Some(_), Some(_)) => {
+            return Err(origin.error(
+                "spec.provider.secretRef",
+                "set only one of spec.provider.apiKeySecretRef and spec.provider.secretRef",
+            ));
+        }
+        (Some(r), None) | (None, Some(r)) => Some(r),
+        (None, None) => None,
+    };
+    let api_key = match secret_ref {
+        Some(r) => from_secret(kind, namespace, r, index)?,
+        None => None,
+    };
+    Ok(Provider {
+        name: "inline".to_owned(),
+        kind,
+        model: inline.model.clone().unwrap_or_default(),
+        base_url: inline.base_url.clone(),
+        api_key,
+        pricing: pricing(inline.pricing.as_ref()),
+        defaults: defaults(inline.config.as_ref()),
+        mock_scenarios: Vec::new(),
+    })
+}
+
+/// Folds aliases: `anthropic` is Claude, `google` is Gemini.
+fn fold(name: ProviderTypeName) -> ProviderType {
+    match name {
+        ProviderTypeName::Claude | ProviderTypeName::Anthropic => ProviderType::Claude,
+        ProviderTypeName::Openai => ProviderType::Openai,
+        ProviderTypeName::Gemini | ProviderTypeName::Google => ProviderType::Gemini,
+        ProviderTypeName::Ollama => ProviderType::Ollama,
+        ProviderTypeName::Mock => ProviderType::Mock,
+        ProviderTypeName::Echo => ProviderType::Echo,
+        ProviderTypeName::Bedrock => ProviderType::Bedrock,
+        ProviderTypeName::Vertex => ProviderType::Vertex,
+        ProviderTypeName::AzureAi => ProviderType::AzureAi,
+    }
+}
+
+/// The Secret keys tried when a reference names none: the provider's environment-variable name
+/// (Omnia mounts the Secret as env), then the generic `api-key`.
+fn conventional_keys(kind: ProviderType) -> &'static [&'static str] {
+    match kind {
+        ProviderType::Claude => &["ANTHROPIC_API_KEY", GENERIC_KEY],
+        ProviderType::Openai => &["OPENAI_API_KEY", GENERIC_KEY],
+        ProviderType::Gemini => &["GEMINI_API_KEY", "GOOGLE_API_KEY", GENERIC_KEY],
+        _ => &[GENERIC_KEY],
+    }
+}
+
+fn from_credential(
+    origin: &Origin,
+    field: &str,
+    kind: ProviderType,
+    namespace: &str,
+    credential: &CredentialSpec,
+    index: &Index,
+) -> Result<Option<String>, ConfigError> {
+    let count = [
+        credential.secret_ref.is_some(),
+        credential.env_var.is_some(),
+        credential.file_path.is_some(),
+    ]
+    .into_iter()
+    .filter(|set| *set)
+    .count();
+    if count > 1 {
+        return Err(origin.error(field, "set at most one of secretRef, envVar, filePath"));
+    }
+    if let Some(secret_ref) = &credential.secret_ref {
+        return from_secret(kind, namespace, secret_ref, index);
+    }
+    if let Some(var) = &credential.env_var {
+        return Ok(usable(std::env::var(var).ok()));
+    }
+    if let Some(path) = &credential.file_path {
+        let path = relative_to(&origin.file, path);
+        return Ok(usable(std::fs::read_to_string(path).ok()));
+    }
+    Ok(None)
+}
+
+/// The key of a Secret; a missing Secret or key means no credentials, not an error, so dev mode
+/// can run on the mock provider.
+fn from_secret(
+    kind: ProviderType,
+    namespace: &str,
+    secret_ref: &SecretKeyRef,
+    index: &Index,
+) -> Result<Option<String>, ConfigError> {
+    let Some(secret) = index
+        .secrets
+        .get(&(namespace.to_owned(), secret_ref.name.clone()))
+    else {
+        return Ok(None);
+    };
+    let keys: Vec<String> = match &secret_ref.key {
+        Some(key) => vec![key.clone()],
+        None => conventional_keys(kind)
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect(),
+    };
+    first_value(secret, &keys)
+}
+
+/// The first of `keys` the Secret holds, as usable text (placeholders count as absent).
+pub(super) fn first_value(
+    secret: &Entry<Secret>,
+    keys: &[String],
+) -> Result<Option<String>, ConfigError> {
+    for key in keys {
+        let value = secret
+            .obj
+            .get_text(key)
+            .map_err(|e| secret.origin.field_error(e))?;
+        if value.is_some() {
+            return Ok(usable(value));
+        }
+    }
+    Ok(None)
+}
+
+/// `None` for an empty value or the `REPLACE_ME` placeholder of Omnia's examples.
+fn usable(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty() && v != PLACEHOLDER)
+}
+
+/// `path` as written, or relative to the manifest file's directory.
+pub(super) fn relative_to(manifest: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    match manifest.parent() {
+        Some(dir) => dir.join(path),
+        None => path.to_path_buf(),
+    }
+}
+
+fn pricing(spec: Option<&PricingSpec>) -> Pricing {
+    let get = |d: Option<Decimal>| d.map_or(0.0, |d| d.0);
+    spec.map_or_else(Pricing::default, |p| Pricing {
+        input_per_1k: get(p.input_cost_per_1k),
+        output_per_1k: get(p.output_cost_per_1k),
+    })
+}
+
+fn defaults(spec: Option<&ProviderDefaultsSpec>) -> ProviderDefaults {
+    spec.map_or_else(ProviderDefaults::default, |d| ProviderDefaults {
+        temperature: d.temperature.map(|t| t.0),
+        top_p: d.top_p.map(|t| t.0),
+        max_tokens: d.max_tokens,
+    })
+}
