@@ -1,0 +1,104 @@
+//! `omnia-gateway dev`: gateway and runtime in one process, joined by a real gRPC connection on
+//! loopback, with the mock provider standing in for any provider that has no credentials.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use omnia_api::ResolvedConfig;
+use omnia_runtime::{Runtime, RuntimeOptions};
+use tokio::net::TcpListener;
+
+use crate::app::{Gateway, GatewayOptions};
+
+/// The examples compiled into the binary, served when `dev` is given no path.
+const EMBEDDED_EXAMPLES: &[&str] = &[
+    include_str!("../../examples/echo-function/agentruntime.yaml"),
+    include_str!("../../examples/echo-function/promptpack.yaml"),
+    include_str!("../../examples/echo-function/provider.yaml"),
+    include_str!("../../examples/summarizer/agentruntime.yaml"),
+    include_str!("../../examples/summarizer/promptpack.yaml"),
+    include_str!("../../examples/summarizer/provider.yaml"),
+];
+
+/// Loads the manifests under `paths`, or the embedded examples when there are none.
+pub fn load(paths: &[PathBuf]) -> Result<(ResolvedConfig, String), String> {
+    if !paths.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return omnia_api::load(paths)
+            .map(|config| (config, shown.join(", ")))
+            .map_err(|e| e.to_string());
+    }
+    let text: String = EMBEDDED_EXAMPLES
+        .iter()
+        .map(|text| format!("{text}\n---\n"))
+        .collect();
+    omnia_api::load_str("embedded examples", &text)
+        .map(|config| (config, "the embedded examples".to_owned()))
+        .map_err(|e| e.to_string())
+}
+
+/// Runs gateway and runtime until `shutdown` resolves.
+pub async fn run(
+    paths: Vec<PathBuf>,
+    mut options: GatewayOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let (config, source) = load(&paths)?;
+    let runtime =
+        Runtime::compile(&config, RuntimeOptions { dev: true }).map_err(|e| e.to_string())?;
+    let runtime_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot bind the in-process runtime: {e}"))?;
+    let runtime_addr = runtime_listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the runtime's address: {e}"))?;
+    let (stop_runtime, runtime_stopped) = tokio::sync::oneshot::channel::<()>();
+    let runtime_task = tokio::spawn(omnia_runtime::serve(runtime, runtime_listener, async {
+        let _ = runtime_stopped.await;
+    }));
+
+    options.runtime_address = runtime_addr.to_string();
+    options.open_when_unconfigured = true;
+    let gateway = Gateway::bind(&config, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    print_banner(&gateway, &config, &source);
+    gateway.serve(shutdown).await;
+
+    let _ = stop_runtime.send(());
+    match runtime_task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(format!("runtime: {error}")),
+        Err(error) => Err(format!("runtime task: {error}")),
+    }
+}
+
+fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
+    let facade = gateway.facade_addr();
+    println!("omnia-gateway dev: serving {source}");
+    println!(
+        "  health: http://{}/readyz   metrics: http://{}/metrics",
+        gateway.health_addr(),
+        gateway.health_addr()
+    );
+    for agent in config.functions() {
+        let url = format!("http://{facade}/functions/{}", agent.name);
+        let sample = agent
+            .input_schema
+            .as_ref()
+            .map(omnia_runtime::provider::synthesize)
+            .unwrap_or_else(|| serde_json::json!({}));
+        let body = serde_json::to_string(&sample).unwrap_or_else(|_| "{}".to_owned());
+        println!();
+        println!(
+            "  {} ({} provider {:?})",
+            agent.name, agent.provider.name, agent.provider.kind
+        );
+        println!("    POST {url}");
+        println!(
+            "    curl -s {url} -H 'content-type: application/json' -d '{}'",
+            body.replace('\'', "'\\''")
+        );
+    }
+    println!();
+}

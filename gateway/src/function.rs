@@ -1,0 +1,234 @@
+//! One function: the tail of the stack that is specific to one AgentRuntime in function mode.
+//!
+//! ```text
+//! auth (this agent's validators) -> envelope -> input schema -> output schema -> Invoke
+//! ```
+//! Auth sits here rather than in the shared stack because client keys and OIDC settings belong to
+//! each AgentRuntime, and one gateway serves several.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::Limited;
+use omnia_middleware::auth::{AuthChain, AuthLayer, Identity};
+use omnia_middleware::request_id::RequestId;
+use omnia_middleware::schema::{JsonSchema, ValidateInputLayer, ValidateOutputLayer};
+use omnia_middleware::{BoxError, GatewayError, InvocationId, ResponseBody};
+use omnia_proto::runtime::v1::{InvocationRequest, Usage};
+use tonic::metadata::{MetadataKey, MetadataValue};
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceBuilder};
+
+use crate::runtime_client::RuntimeClient;
+
+/// The type-erased per-function service the router dispatches to.
+pub type FunctionService<B> =
+    BoxCloneSyncService<Request<Limited<B>>, Response<ResponseBody>, Infallible>;
+
+/// What the gateway needs to know about one function.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub namespace: String,
+    pub input_schema: Arc<JsonSchema>,
+    pub output_schema: Arc<JsonSchema>,
+    pub auth: Arc<AuthChain>,
+}
+
+/// Builds the function's service over `client`.
+pub fn service<B>(spec: &FunctionSpec, client: RuntimeClient) -> FunctionService<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let invoke = Invoke {
+        client,
+        agent: Arc::new(AgentIdentity {
+            name: header_value(&spec.name),
+            namespace: header_value(&spec.namespace),
+        }),
+    };
+    let stack = ServiceBuilder::new()
+        .layer(AuthLayer::from_shared(spec.auth.clone()))
+        .map_response(envelope)
+        .layer(ValidateInputLayer::new(spec.input_schema.clone()))
+        .layer(ValidateOutputLayer::new(spec.output_schema.clone()))
+        .service(invoke);
+    BoxCloneSyncService::new(stack)
+}
+
+fn header_value(text: &str) -> MetadataValue<tonic::metadata::Ascii> {
+    // Names are DNS labels (checked at load), so always valid metadata.
+    MetadataValue::try_from(text).unwrap_or_else(|_| MetadataValue::from_static("invalid"))
+}
+
+#[derive(Debug)]
+struct AgentIdentity {
+    name: MetadataValue<tonic::metadata::Ascii>,
+    namespace: MetadataValue<tonic::metadata::Ascii>,
+}
+
+/// What a successful call reports besides the output, in response extensions for [`envelope`].
+#[derive(Debug, Clone)]
+struct Invocation {
+    id: String,
+    duration_ms: u64,
+    usage: Usage,
+}
+
+/// Calls `RuntimeService.Invoke` with the request body as `input_json`, uncopied.
+#[derive(Debug, Clone)]
+struct Invoke {
+    client: RuntimeClient,
+    agent: Arc<AgentIdentity>,
+}
+
+impl Service<Request<Bytes>> for Invoke {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let client = self.client.clone();
+        let agent = self.agent.clone();
+        Box::pin(async move {
+            let invocation_id = uuid::Uuid::new_v4().to_string();
+            let (parts, input_json) = request.into_parts();
+            let mut call = tonic::Request::new(InvocationRequest {
+                input_json,
+                invocation_id: invocation_id.clone(),
+                metadata: Default::default(),
+            });
+            identity_metadata(&mut call, &agent, &parts);
+            let started = Instant::now();
+            let result = client.invoke(call).await;
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            Ok(match result {
+                Ok(answer) => {
+                    let mut response = Response::new(ResponseBody::full(answer.output_json));
+                    response
+                        .extensions_mut()
+                        .insert(InvocationId(invocation_id.clone()));
+                    response.extensions_mut().insert(Invocation {
+                        id: invocation_id,
+                        duration_ms,
+                        usage: answer.usage.unwrap_or_default(),
+                    });
+                    response
+                }
+                Err(error) => GatewayError::RuntimeError {
+                    detail: error.to_string(),
+                }
+                .into_response_with(Some(&invocation_id)),
+            })
+        })
+    }
+}
+
+/// Identity travels as gRPC metadata (DESIGN.md 4.4), never the raw bearer token.
+fn identity_metadata<T>(
+    call: &mut tonic::Request<T>,
+    agent: &AgentIdentity,
+    parts: &http::request::Parts,
+) {
+    let metadata = call.metadata_mut();
+    metadata.insert("x-omnia-agent-name", agent.name.clone());
+    metadata.insert("x-omnia-namespace", agent.namespace.clone());
+    if let Some(id) = parts.extensions.get::<RequestId>()
+        && let Ok(value) = MetadataValue::try_from(id.as_str())
+    {
+        metadata.insert("x-omnia-request-id", value);
+    }
+    let Some(identity) = parts.extensions.get::<Identity>() else {
+        return;
+    };
+    let user = identity.end_user.as_deref().unwrap_or(&identity.subject);
+    if let Ok(value) = MetadataValue::try_from(user) {
+        metadata.insert("x-omnia-user-id", value);
+    }
+    for (claim, value) in &identity.claims {
+        let key = format!("x-omnia-claim-{}", claim.to_ascii_lowercase());
+        if let (Ok(key), Ok(value)) = (
+            MetadataKey::from_bytes(key.as_bytes()),
+            MetadataValue::try_from(value.as_str()),
+        ) {
+            metadata.insert(key, value);
+        }
+    }
+}
+
+/// Wraps a validated output into `{"output", "invocation_id", "duration_ms", "usage"}`. The
+/// output bytes are spliced in as they came from the runtime: they were just validated as JSON.
+fn envelope(response: Response<ResponseBody>) -> Response<ResponseBody> {
+    let Some(invocation) = response.extensions().get::<Invocation>().cloned() else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    let raw = body.as_full().cloned().unwrap_or_default();
+    let mut out = Vec::with_capacity(raw.len() + 160);
+    out.extend_from_slice(b"{\"output\":");
+    out.extend_from_slice(&raw);
+    let usage = &invocation.usage;
+    let cost = if usage.cost_usd.is_finite() {
+        usage.cost_usd
+    } else {
+        0.0
+    };
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        ",\"invocation_id\":\"{}\",\"duration_ms\":{},\"usage\":{{\"input_tokens\":{},\"output_tokens\":{},\"cost_usd\":{}}}}}",
+        invocation.id, invocation.duration_ms, usage.input_tokens, usage.output_tokens, cost
+    );
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, ResponseBody::full(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn envelope_splices_the_output_and_reports_usage() {
+        let mut response =
+            Response::new(ResponseBody::full(Bytes::from_static(br#"{"echo":"hi"}"#)));
+        response.extensions_mut().insert(Invocation {
+            id: "abc".into(),
+            duration_ms: 7,
+            usage: Usage {
+                input_tokens: 3,
+                output_tokens: 2,
+                cost_usd: 0.0008,
+            },
+        });
+        let response = envelope(response);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["output"]["echo"], "hi");
+        assert_eq!(body["invocation_id"], "abc");
+        assert_eq!(body["duration_ms"], 7);
+        assert_eq!(body["usage"]["input_tokens"], 3);
+        assert_eq!(body["usage"]["cost_usd"], 0.0008);
+    }
+
+    #[tokio::test]
+    async fn envelope_leaves_errors_alone() {
+        let response = GatewayError::RuntimeError { detail: "x".into() }.into_response();
+        let response = envelope(response);
+        assert_eq!(response.status(), 502);
+    }
+}

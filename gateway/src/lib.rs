@@ -1,0 +1,18 @@
+//! The Omnia gateway (the facade): function calls over HTTP through a Tower stack, backed by the
+//! runtime over gRPC.
+//!
+//! - [`stack`] assembles the Tower stack in one place;
+//! - [`function`] is the per-function tail (auth, schemas, `Invoke`);
+//! - [`app`] binds the ports and runs until shutdown;
+//! - [`dev`] runs gateway and runtime in one process for local work.
+
+pub mod app;
+pub mod auth_config;
+pub mod dev;
+pub mod function;
+pub mod health;
+pub mod metrics;
+pub mod router;
+pub mod runtime_client;
+pub mod server;
+pub mod stack;

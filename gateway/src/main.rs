@@ -1,0 +1,186 @@
+//! `omnia-gateway`: `dev` (gateway + runtime in one process) and `serve` (the facade container).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use omnia_gateway::app::{Gateway, GatewayOptions, shutdown_signal};
+use omnia_gateway::dev;
+use omnia_gateway::stack::Limits;
+use omnia_middleware::header_limit::DEFAULT_HEADER_LIMIT;
+use omnia_middleware::limit::DEFAULT_BODY_LIMIT;
+
+#[derive(Parser)]
+#[command(
+    name = "omnia-gateway",
+    version,
+    about = "The Omnia facade: AI functions over HTTP"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Gateway and runtime in one process, over a real gRPC connection; mock provider when no
+    /// credentials are given. With no PATH, serves examples/.
+    Dev {
+        /// Manifest files or directories.
+        paths: Vec<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        health_listen: SocketAddr,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The facade container: talks to a separate `omnia-runtime`.
+    Serve {
+        /// Manifest files or directories.
+        #[arg(long = "config", required = true, num_args = 1..)]
+        config: Vec<PathBuf>,
+        /// Facade address (default 0.0.0.0:$OMNIA_FACADE_PORT, port 8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Health and metrics address (default 0.0.0.0:$OMNIA_HEALTH_PORT, port 8081).
+        #[arg(long)]
+        health_listen: Option<SocketAddr>,
+        /// The runtime's gRPC address.
+        #[arg(long, env = "OMNIA_RUNTIME_ADDRESS", default_value = "127.0.0.1:9000")]
+        runtime_address: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Largest request body in bytes.
+    #[arg(long, env = "OMNIA_FACADE_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+    /// Largest total request header size in bytes.
+    #[arg(long, env = "OMNIA_FACADE_MAX_HEADER_BYTES", default_value_t = DEFAULT_HEADER_LIMIT)]
+    header_limit: usize,
+    /// Function calls in flight beyond which new calls get 503 `unavailable`.
+    #[arg(long, env = "OMNIA_FACADE_MAX_IN_FLIGHT", default_value_t = 4096)]
+    max_in_flight: usize,
+    /// Deadline for one runtime call, in seconds.
+    #[arg(long, env = "OMNIA_FACADE_CALL_TIMEOUT_SECONDS", default_value_t = 60)]
+    call_timeout: u64,
+    /// How long in-flight calls may take to finish after SIGTERM, in seconds.
+    #[arg(long, env = "OMNIA_FACADE_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
+    drain_timeout: u64,
+    /// Admit callers that no validator recognises (never in production).
+    #[arg(
+        long,
+        env = "OMNIA_FACADE_ALLOW_UNAUTHENTICATED",
+        default_value_t = false
+    )]
+    allow_unauthenticated: bool,
+    /// PEM file with the management plane's RSA public key.
+    #[arg(long, env = "OMNIA_MGMT_PLANE_PUBLIC_KEY_FILE")]
+    management_plane_key: Option<PathBuf>,
+}
+
+fn env_port(name: &str, default: u16) -> Result<u16, String> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("{name}={value:?} is not a port number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn options(
+    common: &Common,
+    listen: SocketAddr,
+    health: SocketAddr,
+    runtime: String,
+) -> GatewayOptions {
+    GatewayOptions {
+        listen,
+        health_listen: health,
+        runtime_address: runtime,
+        limits: Limits {
+            body: common.body_limit,
+            headers: common.header_limit,
+            max_in_flight: common.max_in_flight,
+        },
+        call_timeout: Duration::from_secs(common.call_timeout),
+        drain_timeout: Duration::from_secs(common.drain_timeout),
+        allow_unauthenticated: common.allow_unauthenticated,
+        open_when_unconfigured: false,
+        management_plane_key: common.management_plane_key.clone(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Dev {
+            paths,
+            listen,
+            health_listen,
+            common,
+        } => {
+            let options = options(&common, listen, health_listen, String::new());
+            dev::run(paths, options, shutdown_signal()).await
+        }
+        Command::Serve {
+            config,
+            listen,
+            health_listen,
+            runtime_address,
+            common,
+        } => {
+            let listen = match listen {
+                Some(addr) => addr,
+                None => SocketAddr::from(([0, 0, 0, 0], env_port("OMNIA_FACADE_PORT", 8080)?)),
+            };
+            let health = match health_listen {
+                Some(addr) => addr,
+                None => SocketAddr::from(([0, 0, 0, 0], env_port("OMNIA_HEALTH_PORT", 8081)?)),
+            };
+            let resolved = omnia_api::load(&config).map_err(|e| e.to_string())?;
+            let gateway =
+                Gateway::bind(&resolved, options(&common, listen, health, runtime_address))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            tracing::info!(facade = %gateway.facade_addr(), health = %gateway.health_addr(), "omnia-gateway serving");
+            gateway.serve(shutdown_signal()).await;
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // https JWKS URLs need a TLS provider; ring is the one this build carries.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("omnia-gateway: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("omnia-gateway: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The gateway's side of the gRPC link to the runtime: one lazily connected, multiplexed HTTP/2
+//! channel, a per-call timeout, and a background health probe that drives `/readyz`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
+use omnia_proto::runtime::v1::{HealthRequest, InvocationRequest, InvocationResponse};
+use tonic::transport::{Channel, Endpoint};
+
+/// How long a connection attempt to the runtime may take before the call fails fast.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A cheap-to-clone handle on the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeClient {
+    client: RuntimeServiceClient<Channel>,
+    timeout: Duration,
+}
+
+/// Why a call to the runtime failed; becomes 502 `runtime_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the runtime did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the runtime failed: {} ({:?})", .0.message(), .0.code())]
+    Status(#[from] tonic::Status),
+}
+
+impl RuntimeClient {
+    /// A client for the runtime at `address` (`host:port` or a URL). Nothing connects until the
+    /// first call, so the gateway starts even when the runtime is not up yet, and a dropped
+    /// connection is re-established on the next call.
+    pub fn new(address: &str, timeout: Duration) -> Result<Self, tonic::transport::Error> {
+        let uri = if address.contains("://") {
+            address.to_owned()
+        } else {
+            format!("http://{address}")
+        };
+        let channel = Endpoint::from_shared(uri)?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true)
+            .connect_lazy();
+        Ok(Self {
+            client: RuntimeServiceClient::new(channel),
+            timeout,
+        })
+    }
+
+    /// A client over an already built channel (benches run the runtime over an in-memory duplex).
+    pub fn from_channel(channel: Channel, timeout: Duration) -> Self {
+        Self {
+            client: RuntimeServiceClient::new(channel),
+            timeout,
+        }
+    }
+
+    /// `Invoke`, bounded by the per-call timeout (also sent as `grpc-timeout`).
+    pub async fn invoke(
+        &self,
+        mut request: tonic::Request<InvocationRequest>,
+    ) -> Result<InvocationResponse, CallError> {
+        request.set_timeout(self.timeout);
+        let mut client = self.client.clone();
+        match tokio::time::timeout(self.timeout, client.invoke(request)).await {
+            Ok(result) => Ok(result?.into_inner()),
+            Err(_) => Err(CallError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Whether `Health` answers healthy within `deadline`.
+    pub async fn healthy(&self, deadline: Duration) -> bool {
+        let mut client = self.client.clone();
+        let mut request = tonic::Request::new(HealthRequest {});
+        request.set_timeout(deadline);
+        matches!(
+            tokio::time::timeout(deadline, client.health(request)).await,
+            Ok(Ok(response)) if response.get_ref().healthy
+        )
+    }
+}
+
+/// Readiness as `/readyz` reports it.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    runtime_healthy: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Readiness {
+    /// Ready: the runtime answers and we are not draining.
+    pub fn is_ready(&self) -> bool {
+        self.runtime_healthy.load(Ordering::Acquire) && !self.is_draining()
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Shutdown has begun: report not ready from now on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Records the outcome of a runtime health probe; true when it changed.
+    pub fn mark_runtime(&self, healthy: bool) -> bool {
+        self.runtime_healthy.swap(healthy, Ordering::AcqRel) != healthy
+    }
+
+    /// Whether the runtime answered the last probe.
+    pub fn runtime_healthy(&self) -> bool {
+        self.runtime_healthy.load(Ordering::Acquire)
+    }
+}
+
+/// Probes the runtime's `Health` until the process ends: every 250 ms while it is down (so the
+/// pod turns ready quickly), every 5 s once it is up.
+pub fn spawn_health_probe(
+    client: RuntimeClient,
+    readiness: Arc<Readiness>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let healthy = client.healthy(Duration::from_secs(1)).await;
+            if readiness.mark_runtime(healthy) {
+                tracing::info!(healthy, "runtime health changed");
+            }
+            let pause = if healthy { 5_000 } else { 250 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    })
+}

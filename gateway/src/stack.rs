@@ -1,0 +1,129 @@
+//! The gateway's Tower stack, assembled in one place. Read it top to bottom as a request's path.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+use omnia_middleware::content_type::JsonContentTypeLayer;
+use omnia_middleware::header_limit::HeaderLimitLayer;
+use omnia_middleware::limit::BodyLimitLayer;
+use omnia_middleware::load_shed::LoadShedLayer;
+use omnia_middleware::method::MethodGuardLayer;
+use omnia_middleware::request_id::RequestIdLayer;
+use omnia_middleware::{BoxError, ResponseBody};
+use tower::{Layer, Service, ServiceBuilder};
+
+use crate::function::{self, FunctionSpec};
+use crate::metrics::Metrics;
+use crate::router::{FunctionRouter, PathRouter, function_name};
+use crate::runtime_client::RuntimeClient;
+
+/// Limits that shape the stack.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body, bytes (Omnia: 1 MiB).
+    pub body: usize,
+    /// Largest total header size, bytes.
+    pub headers: usize,
+    /// Function calls in flight beyond which new ones get 503 at once.
+    pub max_in_flight: usize,
+}
+
+/// Builds the facade's service for requests with body type `B` (hyper's `Incoming` when serving,
+/// an in-memory body in benches and tests).
+pub fn build<B>(
+    functions: &[FunctionSpec],
+    client: &RuntimeClient,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+) -> impl Service<Request<B>, Response = Response<ResponseBody>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let by_name: HashMap<String, function::FunctionService<B>> = functions
+        .iter()
+        .map(|spec| (spec.name.clone(), function::service(spec, client.clone())))
+        .collect();
+
+    let function_calls = ServiceBuilder::new()
+        // POST only, before anything reads the body.
+        .layer(MethodGuardLayer::post())
+        // Shed load before reading bodies: an overloaded gateway answers 503 fast.
+        .layer(LoadShedLayer::new(limits.max_in_flight))
+        // Refuse a declared oversize body before reading it; cap chunked ones while streaming.
+        .layer(BodyLimitLayer::new(limits.body))
+        // A declared non-JSON body is refused before it is read.
+        .layer(JsonContentTypeLayer)
+        // By name: that function's auth, schemas and runtime call (see function.rs).
+        .service(FunctionRouter::new(by_name));
+
+    ServiceBuilder::new()
+        // Oversized header blocks get a JSON 431 before any other work.
+        .layer(HeaderLimitLayer::new(limits.headers))
+        // Every response, errors included, carries the request id.
+        .layer(RequestIdLayer)
+        // Count and time everything, including requests refused below.
+        .layer(MetricsLayer { metrics })
+        .service(PathRouter::new(function_calls))
+}
+
+/// Records request counts, latency and in-flight gauges against the agent named in the path.
+#[derive(Debug, Clone)]
+struct MetricsLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct MetricsService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B> Service<Request<B>> for MetricsService<S>
+where
+    S: Service<Request<B>, Response = Response<ResponseBody>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let in_flight = self
+            .metrics
+            .agent(function_name(request.uri().path()))
+            .start();
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await?;
+            in_flight.finish(response.status().as_u16(), started.elapsed());
+            Ok(response)
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! One function-mode agent, compiled: its pack's prompt, its templates and its provider.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use omnia_api::Agent;
+use serde_json::Value;
+
+use crate::pack::{self, PackError};
+use crate::provider::{self, Completion, CompletionRequest, Parameters, Provider, ProviderError};
+use crate::template::{PromptTemplates, TemplateError};
+
+/// What `omnia-runtime` serves for one agent, for logs and for callers that list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionInfo {
+    /// The AgentRuntime's `metadata.name`: what `x-omnia-agent-name` selects.
+    pub name: String,
+    /// The AgentRuntime's namespace.
+    pub namespace: String,
+    /// The PromptPack resource.
+    pub pack: String,
+    /// The prompt key chosen from the pack.
+    pub prompt: String,
+    /// The Provider resource that answers.
+    pub provider: String,
+}
+
+/// A compiled function: everything a request needs except the request.
+pub(crate) struct Function {
+    pub(crate) info: FunctionInfo,
+    templates: PromptTemplates,
+    parameters: Parameters,
+    output_schema: Option<Value>,
+    provider: Arc<dyn Provider>,
+}
+
+/// Why a function could not be compiled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CompileError {
+    /// The PromptPack is invalid or has no prompt to run.
+    #[error("PromptPack `{pack}` ({origin}): {source}")]
+    Pack {
+        /// The PromptPack resource.
+        pack: String,
+        /// Where its JSON came from.
+        origin: String,
+        /// What is wrong.
+        source: PackError,
+    },
+    /// The provider could not be built.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+/// Why one invocation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum InvokeError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+impl Function {
+    /// Validates the agent's pack, compiles its templates and builds its provider.
+    pub(crate) fn compile(agent: &Agent, dev: bool) -> Result<Function, CompileError> {
+        let pack = pack::load(&agent.pack.document).map_err(|source| CompileError::Pack {
+            pack: agent.pack.name.clone(),
+            origin: agent.pack.origin.clone(),
+            source,
+        })?;
+        let provider = provider::build(&agent.provider, dev)?;
+        let info = FunctionInfo {
+            name: agent.name.clone(),
+            namespace: agent.namespace.clone(),
+            pack: agent.pack.name.clone(),
+            prompt: pack.prompt_key.clone(),
+            provider: provider.name().to_owned(),
+        };
+        Ok(Function {
+            info,
+            templates: PromptTemplates::compile(&pack),
+            // The prompt knows its task best; the Provider's defaults fill the gaps.
+            parameters: pack.prompt.parameters.or(agent.provider.defaults.into()),
+            output_schema: agent.output_schema.clone(),
+            provider,
+        })
+    }
+
+    /// Renders the prompt for `input` and asks the provider.
+    pub(crate) async fn invoke(&self, input: &Bytes) -> Result<Completion, InvokeError> {
+        let rendered = self.templates.render(input)?;
+        let request = CompletionRequest {
+            system: &rendered.system,
+            user: &rendered.user,
+            input_json: input,
+            output_schema: self.output_schema.as_ref(),
+            parameters: self.parameters,
+        };
+        Ok(self.provider.complete(request).await?)
+    }
+}

@@ -1,0 +1,174 @@
+//! The Omnia runtime: serves `omnia.runtime.v1.RuntimeService` for function-mode agents.
+//!
+//! Start-up does all the work that can fail: [`Runtime::compile`] validates every PromptPack,
+//! picks each prompt, compiles its templates and builds its provider, so a bad pack stops the
+//! process before any port is bound. A request then only renders two templates and calls the
+//! provider.
+//!
+//! ```no_run
+//! # async fn run(config: &omnia_api::ResolvedConfig) -> Result<(), omnia_runtime::RuntimeError> {
+//! use omnia_runtime::{Runtime, RuntimeOptions};
+//!
+//! let runtime = Runtime::compile(config, RuntimeOptions { dev: true })?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! omnia_runtime::serve(runtime, listener, std::future::pending()).await
+//! # }
+//! ```
+
+mod function;
+pub mod pack;
+pub mod provider;
+mod service;
+pub mod template;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use omnia_api::ResolvedConfig;
+use omnia_proto::runtime::v1::runtime_service_server::RuntimeServiceServer;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use function::Function;
+pub use function::{CompileError, FunctionInfo};
+
+/// The gRPC metadata key that names the agent an `Invoke` is for.
+pub const AGENT_NAME_METADATA: &str = "x-omnia-agent-name";
+
+/// How the runtime treats providers it cannot run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Dev mode: a provider this build cannot call (an LLM without credentials, or not yet
+    /// supported) is replaced by the mock provider instead of failing start-up.
+    pub dev: bool,
+}
+
+/// Why the runtime could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// One agent's pack or provider is unusable.
+    #[error("AgentRuntime `{agent}` ({}): {source}", file.display())]
+    Function {
+        /// The AgentRuntime's name.
+        agent: String,
+        /// The manifest it came from.
+        file: PathBuf,
+        /// What is wrong (boxed: start-up errors are rare, `Result`s are everywhere).
+        source: Box<CompileError>,
+    },
+    /// Two function-mode agents share a name, so `x-omnia-agent-name` could not tell them apart.
+    #[error(
+        "two function-mode AgentRuntimes are named `{name}` ({} and {}); one runtime serves each \
+         name once",
+        first.display(),
+        second.display()
+    )]
+    DuplicateFunction {
+        /// The shared name.
+        name: String,
+        /// Where the first one came from.
+        first: PathBuf,
+        /// Where the second one came from.
+        second: PathBuf,
+    },
+    /// The listener could not be set up.
+    #[error("the runtime's listener failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The gRPC server failed.
+    #[error("the runtime's gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// Every function-mode agent of a configuration, compiled and ready to serve. Cloning is cheap
+/// (one `Arc`).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Functions>,
+}
+
+/// The compiled functions, by agent name.
+struct Functions {
+    by_name: HashMap<String, Function>,
+    /// File order, for listing.
+    order: Vec<String>,
+}
+
+impl Runtime {
+    /// Compiles every function-mode agent of `config`; fails on the first unusable one.
+    ///
+    /// Agent-mode agents are skipped (conversations are not served yet). A configuration with no
+    /// function at all compiles to a runtime that answers every `Invoke` with NotFound.
+    pub fn compile(
+        config: &ResolvedConfig,
+        options: RuntimeOptions,
+    ) -> Result<Runtime, RuntimeError> {
+        let mut by_name: HashMap<String, Function> = HashMap::new();
+        let mut files: HashMap<&str, &std::path::Path> = HashMap::new();
+        let mut order = Vec::new();
+        for agent in config.functions() {
+            if let Some(first) = files.insert(&agent.name, &agent.source) {
+                return Err(RuntimeError::DuplicateFunction {
+                    name: agent.name.clone(),
+                    first: first.to_path_buf(),
+                    second: agent.source.clone(),
+                });
+            }
+            let function =
+                Function::compile(agent, options.dev).map_err(|source| RuntimeError::Function {
+                    agent: agent.name.clone(),
+                    file: agent.source.clone(),
+                    source: Box::new(source),
+                })?;
+            order.push(agent.name.clone());
+            by_name.insert(agent.name.clone(), function);
+        }
+        Ok(Runtime {
+            inner: Arc::new(Functions { by_name, order }),
+        })
+    }
+
+    /// The functions served, in manifest order.
+    pub fn functions(&self) -> impl Iterator<Item = &FunctionInfo> {
+        self.inner
+            .order
+            .iter()
+            .filter_map(|name| self.inner.by_name.get(name).map(|f| &f.info))
+    }
+
+    /// The tonic service, for callers that run their own server.
+    pub fn into_service(self) -> RuntimeServiceServer<Runtime> {
+        RuntimeServiceServer::new(self)
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("functions", &self.functions().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Serves `runtime` on `listener` until `shutdown` completes, then lets in-flight calls finish.
+///
+/// Bind the listener first (for tests and in-process use: `127.0.0.1:0`), then connect: the
+/// socket accepts connections from the moment it is bound, so no one has to wait for the server.
+pub async fn serve(
+    runtime: Runtime,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RuntimeError> {
+    // The builder's `tcp_nodelay` only applies to listeners it binds itself; with our own
+    // listener the accepted sockets get it from `TcpIncoming`. Small gRPC frames must not wait
+    // for Nagle's algorithm.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    Server::builder()
+        .tcp_nodelay(true)
+        .serve_with_incoming_shutdown(runtime.into_service(), incoming, shutdown)
+        .await?;
+    Ok(())
+}

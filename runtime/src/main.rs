@@ -1,0 +1,132 @@
+//! `omnia-runtime`: serves the function-mode agents of some manifests over
+//! `omnia.runtime.v1.RuntimeService`.
+//!
+//! ```text
+//! omnia-runtime --config PATH... [--listen ADDR] [--dev]
+//! ```
+//! Without `--listen` it binds `0.0.0.0:$OMNIA_RUNTIME_PORT` (default 9000). It stops on SIGTERM
+//! or SIGINT after in-flight calls finish.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use omnia_runtime::{Runtime, RuntimeOptions};
+use tracing_subscriber::EnvFilter;
+
+/// The runtime's gRPC port when neither `--listen` nor `OMNIA_RUNTIME_PORT` says otherwise.
+const DEFAULT_PORT: u16 = 9000;
+
+/// Runs PromptPacks as `omnia.runtime.v1` functions.
+#[derive(Debug, Parser)]
+#[command(name = "omnia-runtime", version, about)]
+struct Cli {
+    /// Manifest files or directories (AgentRuntime, PromptPack, Provider, ConfigMap, Secret).
+    #[arg(long = "config", value_name = "PATH", required = true, num_args = 1..)]
+    config: Vec<PathBuf>,
+    /// Address to listen on [default: 0.0.0.0:$OMNIA_RUNTIME_PORT, port 9000].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Answer with the mock provider wherever a real one cannot run (no credentials, or a type
+    /// this build does not support).
+    #[arg(long)]
+    dev: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("omnia-runtime: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = omnia_api::load(&cli.config).map_err(|e| e.to_string())?;
+    let runtime =
+        Runtime::compile(&config, RuntimeOptions { dev: cli.dev }).map_err(|e| e.to_string())?;
+    let address = match cli.listen {
+        Some(address) => address,
+        None => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port_from_env()?)),
+    };
+    // Bind only after everything compiled: a bad pack never opens the port.
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let local = listener.local_addr().unwrap_or(address);
+    let mut served = 0;
+    for function in runtime.functions() {
+        served += 1;
+        tracing::info!(
+            function = %function.name,
+            namespace = %function.namespace,
+            pack = %function.pack,
+            prompt = %function.prompt,
+            provider = %function.provider,
+            "serving function"
+        );
+    }
+    if served == 0 {
+        tracing::warn!(
+            "no function-mode AgentRuntime in the configuration: every Invoke will answer NotFound"
+        );
+    }
+    tracing::info!(%local, dev = cli.dev, "omnia-runtime listening");
+    omnia_runtime::serve(runtime, listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("omnia-runtime stopped");
+    Ok(())
+}
+
+/// `OMNIA_RUNTIME_PORT`, or 9000.
+fn port_from_env() -> Result<u16, String> {
+    match std::env::var("OMNIA_RUNTIME_PORT") {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map_err(|_| format!("OMNIA_RUNTIME_PORT must be a port number, not {value:?}")),
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_PORT),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err("OMNIA_RUNTIME_PORT must be a port number".to_owned())
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM (Kubernetes stops pods with SIGTERM).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for SIGINT: {e}");
+            // Without the handler this branch must not end the server.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight calls");
+}

@@ -1,0 +1,183 @@
+//! The mock provider: deterministic answers from `spec.mock.scenarios`, else an answer
+//! synthesised from the function's output schema, so every function runs with no API key.
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use omnia_api::{MockScenario, Pricing};
+use serde_json::Value;
+
+use super::{Completion, CompletionRequest, Provider, ProviderError, Usage, synthesize};
+
+/// The answer when no scenario matches and the function declares no output schema.
+const DEFAULT_ANSWER: &[u8] = br#"{"response":"mock response"}"#;
+
+/// Answers from scenarios (first match wins), else from the output schema, else with
+/// `{"response": "mock response"}`.
+#[derive(Debug, Clone)]
+pub struct MockProvider {
+    name: String,
+    scenarios: Vec<Scenario>,
+    pricing: Pricing,
+}
+
+/// One scenario, prepared at start-up.
+#[derive(Debug, Clone)]
+struct Scenario {
+    when: Option<Value>,
+    output: Value,
+    /// The serialised output when it has no `{{input...}}` reference: the common case answers
+    /// with a shared buffer and serialises nothing per call.
+    fixed: Option<Bytes>,
+}
+
+impl MockProvider {
+    /// A mock provider named after its Provider resource.
+    pub fn new(name: String, scenarios: &[MockScenario], pricing: Pricing) -> Self {
+        let scenarios = scenarios
+            .iter()
+            .map(|s| Scenario {
+                when: s.when.clone(),
+                fixed: (!references_input(&s.output))
+                    .then(|| serde_json::to_vec(&s.output).ok().map(Bytes::from))
+                    .flatten(),
+                output: s.output.clone(),
+            })
+            .collect();
+        MockProvider {
+            name,
+            scenarios,
+            pricing,
+        }
+    }
+
+    /// The answer for one call.
+    fn answer(&self, request: &CompletionRequest<'_>) -> Result<Bytes, ProviderError> {
+        // Parse the input only when a scenario needs to look at it.
+        let needs_input = self
+            .scenarios
+            .iter()
+            .any(|s| s.when.is_some() || s.fixed.is_none());
+        let input = if needs_input {
+            parse_input(request.input_json)
+        } else {
+            Value::Null
+        };
+        let matched = self.scenarios.iter().find(|s| match &s.when {
+            None => true,
+            Some(when) => contains(&input, when),
+        });
+        let value = match matched {
+            Some(Scenario {
+                fixed: Some(bytes), ..
+            }) => return Ok(bytes.clone()),
+            Some(scenario) => substitute(&scenario.output, &input),
+            None => match request.output_schema {
+                Some(schema) => synthesize(schema),
+                None => return Ok(Bytes::from_static(DEFAULT_ANSWER)),
+            },
+        };
+        serde_json::to_vec(&value)
+            .map(Bytes::from)
+            .map_err(|e| ProviderError::Failed {
+                provider: self.name.clone(),
+                message: format!("could not serialise the mock answer: {e}"),
+            })
+    }
+}
+
+impl Provider for MockProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: CompletionRequest<'a>,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        let result = self.answer(&request).map(|content| Completion {
+            usage: Usage::estimate(
+                request.system.len() + request.user.len(),
+                content.len(),
+                self.pricing,
+            ),
+            content,
+        });
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// The input as JSON; input that is not JSON is matched and substituted as one string, so a
+/// scenario can still echo it.
+fn parse_input(input: &Bytes) -> Value {
+    serde_json::from_slice(input)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(input).into_owned()))
+}
+
+/// Whether `input` contains `when`: objects by subset (every key of `when` present in `input`
+/// with a matching value), arrays element by element, numbers by value, the rest by equality.
+pub(crate) fn contains(input: &Value, when: &Value) -> bool {
+    match (when, input) {
+        (Value::Object(want), Value::Object(have)) => want
+            .iter()
+            .all(|(key, w)| have.get(key).is_some_and(|h| contains(h, w))),
+        (Value::Array(want), Value::Array(have)) => {
+            want.len() == have.len() && want.iter().zip(have).all(|(w, h)| contains(h, w))
+        }
+        // 1 and 1.0 are the same number to anyone writing a scenario by hand.
+        (Value::Number(w), Value::Number(h)) => w == h || w.as_f64() == h.as_f64(),
+        _ => when == input,
+    }
+}
+
+/// `output` with every string of the exact form `{{input}}` / `{{input.a.b}}` replaced by the
+/// input's value at that path (JSON null where the path does not exist).
+pub(crate) fn substitute(output: &Value, input: &Value) -> Value {
+    match output {
+        Value::String(s) => match input_path(s) {
+            Some(path) => lookup(input, path).cloned().unwrap_or(Value::Null),
+            None => output.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, input)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, input)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether any string in `output` is an input reference.
+fn references_input(output: &Value) -> bool {
+    match output {
+        Value::String(s) => input_path(s).is_some(),
+        Value::Array(items) => items.iter().any(references_input),
+        Value::Object(map) => map.values().any(references_input),
+        _ => false,
+    }
+}
+
+/// For `{{input}}` the empty path, for `{{ input.a.b }}` the path `a.b`; `None` for any other
+/// string.
+fn input_path(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let rest = inner.strip_prefix("input")?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('.').filter(|p| !p.is_empty())
+    }
+}
+
+/// The value at a dotted path; numeric segments index arrays.
+fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    if path.is_empty() {
+        return Some(value);
+    }
+    path.split('.')
+        .try_fold(value, |current, segment| match current {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        })
+}

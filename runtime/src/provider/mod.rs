@@ -1,0 +1,236 @@
+//! LLM providers: the [`Provider`] trait, its request and answer types, and [`build`], which turns
+//! a resolved `Provider` resource into something the runtime can call.
+//!
+//! This build ships the two providers that need no network: [`EchoProvider`] (output = input, for
+//! load tests and wiring checks) and [`MockProvider`] (deterministic answers, for dev mode and
+//! tests). OpenAI, Anthropic and Gemini arrive later behind the same trait.
+
+mod echo;
+mod mock;
+mod synth;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use omnia_api::ProviderType;
+use serde_json::Value;
+
+pub use echo::EchoProvider;
+pub use mock::MockProvider;
+pub use synth::synthesize;
+
+/// Something that turns a rendered prompt into an answer.
+///
+/// `complete` answers in one piece. Streaming providers will add a `stream` method with a default
+/// implementation built on `complete`, so the providers written now keep compiling unchanged.
+pub trait Provider: Send + Sync + 'static {
+    /// The Provider resource this was built from, for logs and error messages.
+    fn name(&self) -> &str;
+
+    /// Answers one rendered prompt.
+    fn complete<'a>(
+        &'a self,
+        request: CompletionRequest<'a>,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+}
+
+/// One rendered prompt, borrowed from the invocation so nothing is copied to build it.
+#[derive(Debug, Clone, Copy)]
+pub struct CompletionRequest<'a> {
+    /// The rendered system template.
+    pub system: &'a str,
+    /// The rendered user template.
+    pub user: &'a str,
+    /// The invocation's raw input, exactly as the caller sent it.
+    pub input_json: &'a Bytes,
+    /// The function's `outputSchema`, when it has one: providers use it for structured output.
+    pub output_schema: Option<&'a Value>,
+    /// Generation parameters: the prompt's, else the provider's defaults.
+    pub parameters: Parameters,
+}
+
+/// Generation parameters; `None` leaves the choice to the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Parameters {
+    /// Sampling temperature (0-2).
+    pub temperature: Option<f64>,
+    /// The most tokens the answer may use.
+    pub max_tokens: Option<u32>,
+    /// Nucleus sampling (0-1).
+    pub top_p: Option<f64>,
+}
+
+impl Parameters {
+    /// These parameters, with each unset one taken from `defaults`.
+    pub fn or(self, defaults: Parameters) -> Parameters {
+        Parameters {
+            temperature: self.temperature.or(defaults.temperature),
+            max_tokens: self.max_tokens.or(defaults.max_tokens),
+            top_p: self.top_p.or(defaults.top_p),
+        }
+    }
+}
+
+impl From<omnia_api::ProviderDefaults> for Parameters {
+    fn from(defaults: omnia_api::ProviderDefaults) -> Self {
+        Parameters {
+            temperature: defaults.temperature,
+            max_tokens: defaults.max_tokens,
+            top_p: defaults.top_p,
+        }
+    }
+}
+
+/// A provider's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The answer text (for functions: the output JSON), handed to the caller without a copy.
+    pub content: Bytes,
+    /// What the call cost.
+    pub usage: Usage,
+}
+
+/// Tokens and money one call used.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u32,
+    /// Answer tokens.
+    pub output_tokens: u32,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+}
+
+impl Usage {
+    /// An estimate for providers that do not count tokens: about four bytes per token, priced
+    /// with the Provider's `spec.pricing`.
+    pub fn estimate(input_bytes: usize, output_bytes: usize, pricing: omnia_api::Pricing) -> Usage {
+        let input_tokens = tokens(input_bytes);
+        let output_tokens = tokens(output_bytes);
+        let cost_usd = f64::from(input_tokens) / 1000.0 * pricing.input_per_1k
+            + f64::from(output_tokens) / 1000.0 * pricing.output_per_1k;
+        Usage {
+            input_tokens,
+            output_tokens,
+            cost_usd,
+        }
+    }
+}
+
+/// `ceil(bytes / 4)`, saturating: a counter must never wrap.
+fn tokens(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+/// Why a provider could not be built or could not answer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The Provider's type has no implementation in this build.
+    #[error(
+        "Provider `{name}` has type `{kind}`, which this build cannot run: it supports `mock` and \
+         `echo` (LLM providers arrive with their own issue); run with --dev to answer with the \
+         mock provider instead"
+    )]
+    Unsupported {
+        /// The Provider resource.
+        name: String,
+        /// Its `spec.type`.
+        kind: &'static str,
+    },
+    /// The provider could not be reached or asked us to back off; a retry may succeed.
+    #[error("provider `{provider}` is unavailable: {message}")]
+    Unavailable {
+        /// The Provider resource.
+        provider: String,
+        /// What went wrong, as the provider reported it.
+        message: String,
+    },
+    /// The provider answered with an error or with something unusable.
+    #[error("provider `{provider}` failed: {message}")]
+    Failed {
+        /// The Provider resource.
+        provider: String,
+        /// What went wrong, as the provider reported it.
+        message: String,
+    },
+}
+
+impl ProviderError {
+    /// Whether trying again later may succeed (maps to gRPC `Unavailable` rather than `Internal`).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ProviderError::Unavailable { .. })
+    }
+}
+
+/// The manifest spelling of a provider type, for messages.
+pub fn type_name(kind: ProviderType) -> &'static str {
+    match kind {
+        ProviderType::Claude => "claude",
+        ProviderType::Openai => "openai",
+        ProviderType::Gemini => "gemini",
+        ProviderType::Ollama => "ollama",
+        ProviderType::Mock => "mock",
+        ProviderType::Echo => "echo",
+        ProviderType::Bedrock => "bedrock",
+        ProviderType::Vertex => "vertex",
+        ProviderType::AzureAi => "azure-ai",
+    }
+}
+
+/// Builds the provider a resolved `Provider` resource describes.
+///
+/// `echo` and `mock` always build. Every other type has no implementation yet: in dev mode
+/// (`dev = true`) the mock provider answers in its place, with a warning saying why, so every
+/// function works locally with no API key; otherwise this fails, naming the resource and type.
+pub fn build(
+    provider: &omnia_api::Provider,
+    dev: bool,
+) -> Result<Arc<dyn Provider>, ProviderError> {
+    match provider.kind {
+        ProviderType::Echo => Ok(Arc::new(EchoProvider::new(
+            provider.name.clone(),
+            provider.pricing,
+        ))),
+        ProviderType::Mock => Ok(Arc::new(MockProvider::new(
+            provider.name.clone(),
+            &provider.mock_scenarios,
+            provider.pricing,
+        ))),
+        kind if dev => {
+            // Keyless providers (ollama) and providers whose key was found fail for the same
+            // reason today, but the message says which so the user knows what to fix later.
+            let reason = if provider.api_key.is_none() && needs_api_key(kind) {
+                "it has no usable credentials"
+            } else {
+                "this build does not support that provider type yet"
+            };
+            tracing::warn!(
+                provider = %provider.name,
+                kind = type_name(kind),
+                "dev mode: answering with the mock provider because {reason}"
+            );
+            Ok(Arc::new(MockProvider::new(
+                provider.name.clone(),
+                &provider.mock_scenarios,
+                provider.pricing,
+            )))
+        }
+        kind => Err(ProviderError::Unsupported {
+            name: provider.name.clone(),
+            kind: type_name(kind),
+        }),
+    }
+}
+
+/// Whether a provider type authenticates with an API key (cloud SDK credentials count as one).
+fn needs_api_key(kind: ProviderType) -> bool {
+    !matches!(
+        kind,
+        ProviderType::Ollama | ProviderType::Mock | ProviderType::Echo
+    )
+}
+
+#[cfg(test)]
+mod tests;

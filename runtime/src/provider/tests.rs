@@ -1,0 +1,280 @@
+use bytes::Bytes;
+use futures_util::FutureExt;
+use omnia_api::{MockScenario, Pricing, ProviderDefaults};
+use serde_json::{Value, json};
+
+use super::*;
+
+fn config(
+    kind: ProviderType,
+    api_key: Option<&str>,
+    scenarios: Vec<MockScenario>,
+) -> omnia_api::Provider {
+    omnia_api::Provider {
+        name: "my-provider".into(),
+        kind,
+        model: String::new(),
+        base_url: None,
+        api_key: api_key.map(str::to_owned),
+        pricing: Pricing {
+            input_per_1k: 3.0,
+            output_per_1k: 15.0,
+        },
+        defaults: ProviderDefaults::default(),
+        mock_scenarios: scenarios,
+    }
+}
+
+fn scenario(when: Option<Value>, output: Value) -> MockScenario {
+    MockScenario {
+        name: None,
+        when,
+        output,
+    }
+}
+
+/// Calls a provider whose future is ready at once (echo and mock never wait).
+fn complete(provider: &dyn Provider, input: &Bytes, schema: Option<&Value>) -> Completion {
+    let request = CompletionRequest {
+        system: "system prompt",
+        user: "user",
+        input_json: input,
+        output_schema: schema,
+        parameters: Parameters::default(),
+    };
+    provider
+        .complete(request)
+        .now_or_never()
+        .expect("echo and mock answer without waiting")
+        .unwrap()
+}
+
+fn json_of(completion: &Completion) -> Value {
+    serde_json::from_slice(&completion.content).unwrap()
+}
+
+#[test]
+fn echo_returns_the_input_buffer_itself() {
+    let provider = build(&config(ProviderType::Echo, None, vec![]), false).unwrap();
+    let input = Bytes::from(r#"{"message":"hello"}"#.as_bytes().to_vec());
+
+    let completion = complete(&*provider, &input, None);
+
+    assert_eq!(completion.content, input);
+    assert_eq!(
+        completion.content.as_ptr(),
+        input.as_ptr(),
+        "the answer must share the input's buffer"
+    );
+}
+
+#[test]
+fn usage_estimates_four_bytes_per_token_priced_per_thousand() {
+    let usage = Usage::estimate(
+        17,
+        8,
+        Pricing {
+            input_per_1k: 3.0,
+            output_per_1k: 15.0,
+        },
+    );
+
+    assert_eq!(usage.input_tokens, 5);
+    assert_eq!(usage.output_tokens, 2);
+    assert!((usage.cost_usd - (5.0 * 3.0 + 2.0 * 15.0) / 1000.0).abs() < 1e-12);
+}
+
+#[test]
+fn mock_reports_usage_from_prompt_and_answer_sizes() {
+    let provider = build(&config(ProviderType::Mock, None, vec![]), false).unwrap();
+
+    let completion = complete(&*provider, &Bytes::from_static(b"{}"), None);
+
+    // "system prompt" + "user" = 17 bytes; the default answer is 28 bytes.
+    assert_eq!(completion.usage.input_tokens, 5);
+    assert_eq!(completion.usage.output_tokens, 7);
+}
+
+#[test]
+fn mock_answers_with_the_first_scenario_whose_when_the_input_contains() {
+    let provider = MockProvider::new(
+        "m".into(),
+        &[
+            scenario(
+                Some(json!({"kind": "greeting", "meta": {"lang": "fr"}})),
+                json!({"answer": "bonjour"}),
+            ),
+            scenario(
+                Some(json!({"kind": "greeting"})),
+                json!({"answer": "hello"}),
+            ),
+            scenario(None, json!({"answer": "fallback"})),
+        ],
+        Pricing::default(),
+    );
+    let ask = |input: &'static str| {
+        json_of(&complete(
+            &provider,
+            &Bytes::from_static(input.as_bytes()),
+            None,
+        ))
+    };
+
+    assert_eq!(
+        ask(r#"{"kind": "greeting", "meta": {"lang": "fr", "x": 1}}"#),
+        json!({"answer": "bonjour"})
+    );
+    assert_eq!(
+        ask(r#"{"kind": "greeting", "meta": {"lang": "de"}}"#),
+        json!({"answer": "hello"})
+    );
+    assert_eq!(ask(r#"{"kind": "other"}"#), json!({"answer": "fallback"}));
+}
+
+#[test]
+fn mock_substitutes_input_references_in_scenario_output() {
+    let provider = MockProvider::new(
+        "m".into(),
+        &[scenario(
+            None,
+            json!({"echo": "{{input.message}}", "first": "{{ input.items.0 }}", "missing": "{{input.nope.deeper}}",
+                   "whole": "{{input}}", "text": "not {{input.message}} exactly"}),
+        )],
+        Pricing::default(),
+    );
+    let input = Bytes::from_static(br#"{"message": "hello", "items": [{"id": 7}]}"#);
+
+    let answer = json_of(&complete(&provider, &input, None));
+
+    assert_eq!(
+        answer,
+        json!({"echo": "hello", "first": {"id": 7}, "missing": null,
+               "whole": {"message": "hello", "items": [{"id": 7}]},
+               "text": "not {{input.message}} exactly"})
+    );
+}
+
+#[test]
+fn mock_matches_numbers_by_value() {
+    let provider = MockProvider::new(
+        "m".into(),
+        &[
+            scenario(Some(json!({"n": 1})), json!("one")),
+            scenario(None, json!("other")),
+        ],
+        Pricing::default(),
+    );
+
+    let answer = json_of(&complete(
+        &provider,
+        &Bytes::from_static(br#"{"n": 1.0}"#),
+        None,
+    ));
+
+    assert_eq!(answer, json!("one"));
+}
+
+#[test]
+fn mock_without_scenario_or_schema_gives_the_default_answer() {
+    let provider = MockProvider::new("m".into(), &[], Pricing::default());
+
+    let answer = json_of(&complete(&provider, &Bytes::from_static(b"{}"), None));
+
+    assert_eq!(answer, json!({"response": "mock response"}));
+}
+
+#[test]
+fn mock_without_matching_scenario_answers_from_the_output_schema() {
+    let provider = MockProvider::new(
+        "m".into(),
+        &[scenario(Some(json!({"never": true})), json!("no"))],
+        Pricing::default(),
+    );
+    let schema =
+        json!({"type": "object", "required": ["echo"], "properties": {"echo": {"type": "string"}}});
+
+    let answer = json_of(&complete(
+        &provider,
+        &Bytes::from_static(b"{}"),
+        Some(&schema),
+    ));
+
+    assert_eq!(answer, json!({"echo": "mock echo"}));
+}
+
+#[test]
+fn build_makes_echo_and_mock_without_dev_mode() {
+    assert_eq!(
+        build(&config(ProviderType::Echo, None, vec![]), false)
+            .unwrap()
+            .name(),
+        "my-provider"
+    );
+    assert_eq!(
+        build(&config(ProviderType::Mock, None, vec![]), false)
+            .unwrap()
+            .name(),
+        "my-provider"
+    );
+}
+
+#[test]
+fn build_refuses_llm_providers_outside_dev_mode_naming_resource_and_type() {
+    let err = build(
+        &config(ProviderType::Claude, Some("sk-real"), vec![]),
+        false,
+    )
+    .err()
+    .expect("claude is not implemented yet");
+
+    assert_eq!(
+        err,
+        ProviderError::Unsupported {
+            name: "my-provider".into(),
+            kind: "claude"
+        }
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("`my-provider`") && message.contains("`claude`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`mock`") && message.contains("`echo`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn build_substitutes_the_mock_for_llm_providers_in_dev_mode() {
+    let scenarios = vec![scenario(None, json!({"from": "scenario"}))];
+    let provider = build(&config(ProviderType::Openai, None, scenarios), true).unwrap();
+
+    let answer = json_of(&complete(&*provider, &Bytes::from_static(b"{}"), None));
+
+    assert_eq!(provider.name(), "my-provider");
+    assert_eq!(answer, json!({"from": "scenario"}));
+}
+
+#[test]
+fn prompt_parameters_win_over_provider_defaults() {
+    let prompt = Parameters {
+        temperature: Some(0.1),
+        max_tokens: None,
+        top_p: None,
+    };
+    let defaults = Parameters {
+        temperature: Some(0.9),
+        max_tokens: Some(100),
+        top_p: None,
+    };
+
+    assert_eq!(
+        prompt.or(defaults),
+        Parameters {
+            temperature: Some(0.1),
+            max_tokens: Some(100),
+            top_p: None
+        }
+    );
+}

@@ -1,0 +1,449 @@
+//! The runtime end to end: compiled from a configuration, served on a real socket, called with
+//! tonic's generated client.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use omnia_api::{
+    Agent, ExternalAuth, Facade, FacadeType, Handler, MockScenario, Mode, PackSource, Pricing,
+    Provider, ProviderDefaults, ProviderType, ResolvedConfig, Session, SessionStore,
+};
+use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
+use omnia_proto::runtime::v1::{
+    CONTRACT_VERSION, HasConversationRequest, HealthRequest, InvocationRequest, ResumeState,
+};
+use omnia_runtime::{Runtime, RuntimeError, RuntimeOptions};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+fn echo_pack() -> Value {
+    json!({
+        "id": "echo", "name": "Echo Function", "version": "1.0.0",
+        "template_engine": {"version": "v1", "syntax": "{{variable}}"},
+        "prompts": {"default": {
+            "id": "default", "name": "Echo", "version": "1.0.0",
+            "system_template": "You are an echo service.",
+            "user_template": "{{input}}",
+            "variables": [{"name": "input", "type": "string", "required": true}]
+        }}
+    })
+}
+
+fn summarizer_pack() -> Value {
+    json!({
+        "id": "summarizer", "name": "Summarizer", "version": "1.0.0",
+        "template_engine": {"version": "v1", "syntax": "{{variable}}"},
+        "prompts": {"summarize": {
+            "id": "summarize", "name": "Summarize", "version": "1.0.0",
+            "system_template": "Summarise in at most {{maxWords}} words.",
+            "user_template": "{{text}}",
+            "variables": [
+                {"name": "text", "type": "string", "required": true},
+                {"name": "maxWords", "type": "integer", "required": false, "default": 50}
+            ]
+        }}
+    })
+}
+
+fn provider(kind: ProviderType, scenarios: Vec<MockScenario>) -> Provider {
+    Provider {
+        name: format!("{kind:?}-provider").to_lowercase(),
+        kind,
+        model: String::new(),
+        base_url: None,
+        api_key: None,
+        pricing: Pricing {
+            input_per_1k: 1.0,
+            output_per_1k: 2.0,
+        },
+        defaults: ProviderDefaults::default(),
+        mock_scenarios: scenarios,
+    }
+}
+
+fn agent(
+    name: &str,
+    mode: Mode,
+    pack: Value,
+    provider: Provider,
+    output_schema: Option<Value>,
+) -> Agent {
+    Agent {
+        name: name.into(),
+        namespace: "default".into(),
+        source: PathBuf::from(format!("{name}.yaml")),
+        mode,
+        facade: Facade {
+            kind: FacadeType::Rest,
+            port: 8080,
+            handler: Handler::Runtime,
+        },
+        input_schema: None,
+        output_schema,
+        pack: PackSource {
+            name: format!("{name}-pack"),
+            version: "1.0.0".into(),
+            document: pack,
+            origin: format!("{name}.yaml: ConfigMap {name}-pack key pack.json"),
+        },
+        providers: BTreeMap::from([("default".to_owned(), provider.clone())]),
+        provider,
+        auth: ExternalAuth::default(),
+        session: Session {
+            kind: SessionStore::Memory,
+            ttl: Duration::from_secs(86_400),
+            store_ref: None,
+            store_url: None,
+        },
+        replicas: 1,
+    }
+}
+
+fn echo_function() -> Agent {
+    let scenario = MockScenario {
+        name: None,
+        when: None,
+        output: json!({"echo": "{{input.message}}"}),
+    };
+    agent(
+        "echo-function",
+        Mode::Function,
+        echo_pack(),
+        provider(ProviderType::Mock, vec![scenario]),
+        Some(
+            json!({"type": "object", "required": ["echo"], "properties": {"echo": {"type": "string"}}}),
+        ),
+    )
+}
+
+fn summarizer() -> Agent {
+    agent(
+        "summarizer",
+        Mode::Function,
+        summarizer_pack(),
+        provider(ProviderType::Mock, vec![]),
+        Some(
+            json!({"type": "object", "required": ["summary"], "properties": {"summary": {"type": "string"}}}),
+        ),
+    )
+}
+
+/// A runtime serving `agents` on 127.0.0.1:0, a connected client, and the means to stop it.
+struct Served {
+    client: RuntimeServiceClient<Channel>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), RuntimeError>>,
+}
+
+async fn serve(agents: Vec<Agent>) -> Served {
+    let runtime = Runtime::compile(&ResolvedConfig { agents }, RuntimeOptions::default()).unwrap();
+    // Bound before the server runs: connecting needs no waiting.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(omnia_runtime::serve(runtime, listener, async {
+        let _ = stopped.await;
+    }));
+    let client = RuntimeServiceClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    Served {
+        client,
+        stop,
+        server,
+    }
+}
+
+fn invocation(agent: Option<&str>, input: &'static str, id: &str) -> Request<InvocationRequest> {
+    let mut request = Request::new(InvocationRequest {
+        input_json: Bytes::from_static(input.as_bytes()),
+        invocation_id: id.into(),
+        metadata: Default::default(),
+    });
+    if let Some(agent) = agent {
+        request
+            .metadata_mut()
+            .insert("x-omnia-agent-name", agent.parse().unwrap());
+    }
+    request
+}
+
+#[tokio::test]
+async fn invoke_runs_the_agent_named_in_metadata() {
+    let mut served = serve(vec![echo_function(), summarizer()]).await;
+
+    let response = served
+        .client
+        .invoke(invocation(
+            Some("echo-function"),
+            r#"{"message": "hello"}"#,
+            "inv-1",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let output: Value = serde_json::from_slice(&response.output_json).unwrap();
+    assert_eq!(output, json!({"echo": "hello"}));
+    assert_eq!(response.invocation_id, "inv-1");
+    let usage = response.usage.unwrap();
+    // "You are an echo service." (24 bytes) + the 20-byte input = 11 tokens; {"echo":"hello"} = 4.
+    assert_eq!((usage.input_tokens, usage.output_tokens), (11, 4));
+    assert!((usage.cost_usd - (11.0 + 4.0 * 2.0) / 1000.0).abs() < 1e-6);
+}
+
+#[tokio::test]
+async fn invoke_without_id_gets_a_fresh_uuid() {
+    let mut served = serve(vec![echo_function(), summarizer()]).await;
+
+    let response = served
+        .client
+        .invoke(invocation(
+            Some("summarizer"),
+            r#"{"text": "Omnia runs agents."}"#,
+            "",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let output: Value = serde_json::from_slice(&response.output_json).unwrap();
+    assert_eq!(output, json!({"summary": "mock summary"}));
+    let id = uuid::Uuid::parse_str(&response.invocation_id).unwrap();
+    assert_eq!(id.get_version_num(), 4);
+}
+
+#[tokio::test]
+async fn invoke_without_metadata_runs_the_only_function() {
+    let mut served = serve(vec![echo_function()]).await;
+
+    let response = served
+        .client
+        .invoke(invocation(None, r#"{"message": "solo"}"#, "x"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(&response.output_json[..], br#"{"echo":"solo"}"#);
+}
+
+#[tokio::test]
+async fn invoke_for_an_unknown_agent_is_not_found() {
+    let mut served = serve(vec![echo_function()]).await;
+
+    let status = served
+        .client
+        .invoke(invocation(Some("nobody"), "{}", "x"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(
+        status.message().contains("`nobody`"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn invoke_without_metadata_among_several_functions_is_invalid() {
+    let mut served = serve(vec![echo_function(), summarizer()]).await;
+
+    let status = served
+        .client
+        .invoke(invocation(None, "{}", "x"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("echo-function, summarizer"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn a_missing_required_variable_is_invalid_argument() {
+    let mut served = serve(vec![summarizer()]).await;
+
+    let status = served
+        .client
+        .invoke(invocation(Some("summarizer"), r#"{"maxWords": 10}"#, "x"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("`text`"), "{}", status.message());
+}
+
+#[tokio::test]
+async fn the_echo_provider_returns_the_request_body() {
+    let echo = agent(
+        "raw",
+        Mode::Function,
+        echo_pack(),
+        provider(ProviderType::Echo, vec![]),
+        None,
+    );
+    let mut served = serve(vec![echo]).await;
+    let body = r#"{"message": "as sent", "n": [1, 2]}"#;
+
+    let response = served
+        .client
+        .invoke(invocation(Some("raw"), body, "x"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(&response.output_json[..], body.as_bytes());
+}
+
+#[tokio::test]
+async fn health_reports_the_contract() {
+    let mut served = serve(vec![echo_function()]).await;
+
+    let health = served
+        .client
+        .health(HealthRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(health.healthy);
+    assert_eq!(health.status, "ok");
+    assert_eq!(health.contract_version, CONTRACT_VERSION);
+    assert_eq!(health.capabilities, vec!["invoke".to_owned()]);
+}
+
+#[tokio::test]
+async fn has_conversation_is_not_found_in_function_mode() {
+    let mut served = serve(vec![echo_function()]).await;
+
+    let response = served
+        .client
+        .has_conversation(HasConversationRequest {
+            session_id: "s-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(response.state(), ResumeState::NotFound);
+    assert!(
+        response.detail.contains("no conversations"),
+        "{}",
+        response.detail
+    );
+}
+
+#[tokio::test]
+async fn converse_is_unimplemented() {
+    let mut served = serve(vec![echo_function()]).await;
+
+    let status = served
+        .client
+        .converse(tokio_stream::empty())
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(status.message().contains("Invoke"), "{}", status.message());
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server_cleanly() {
+    let Served {
+        client,
+        stop,
+        server,
+    } = serve(vec![echo_function()]).await;
+    drop(client);
+
+    stop.send(()).unwrap();
+
+    server.await.unwrap().unwrap();
+}
+
+#[test]
+fn a_bad_pack_fails_compilation_naming_agent_file_and_pointer() {
+    let mut pack = echo_pack();
+    pack["id"] = json!("Bad Id");
+    let config = ResolvedConfig {
+        agents: vec![agent(
+            "broken",
+            Mode::Function,
+            pack,
+            provider(ProviderType::Mock, vec![]),
+            None,
+        )],
+    };
+
+    let err = Runtime::compile(&config, RuntimeOptions::default()).unwrap_err();
+
+    let message = err.to_string();
+    assert!(message.contains("`broken` (broken.yaml)"), "{message}");
+    assert!(message.contains("PromptPack `broken-pack`"), "{message}");
+    assert!(message.contains("/id: "), "{message}");
+}
+
+#[test]
+fn an_llm_provider_fails_compilation_outside_dev_mode() {
+    let config = ResolvedConfig {
+        agents: vec![agent(
+            "llm",
+            Mode::Function,
+            echo_pack(),
+            provider(ProviderType::Claude, vec![]),
+            None,
+        )],
+    };
+
+    let err = Runtime::compile(&config, RuntimeOptions { dev: false }).unwrap_err();
+    let runtime = Runtime::compile(&config, RuntimeOptions { dev: true }).unwrap();
+
+    assert!(
+        err.to_string()
+            .contains("`claude-provider` has type `claude`"),
+        "{err}"
+    );
+    assert_eq!(
+        runtime
+            .functions()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["llm"]
+    );
+}
+
+#[test]
+fn agent_mode_agents_are_not_compiled() {
+    let config = ResolvedConfig {
+        agents: vec![
+            agent(
+                "chat",
+                Mode::Agent,
+                json!({"not": "a pack"}),
+                provider(ProviderType::Mock, vec![]),
+                None,
+            ),
+            echo_function(),
+        ],
+    };
+
+    let runtime = Runtime::compile(&config, RuntimeOptions::default()).unwrap();
+
+    assert_eq!(
+        runtime
+            .functions()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["echo-function"]
+    );
+}

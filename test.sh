@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. Installs and starts what the tests need (on loopback ports,
+# stopped again on exit), so it works the same on a fresh machine and in CI.
+#
+#   ./test.sh            all tests
+#   ./test.sh -p omnia-middleware     arguments go to `cargo test`
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Services and tools the tests use; each is installed only when missing.
+# (Later suites add redis-server and S3/Azure/GCS emulators here.)
+need_apt=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+cargo test --workspace --locked "$@"
