@@ -1,6 +1,9 @@
 //! The runtime end to end: compiled from a configuration, served on a real socket, called with
 //! tonic's generated client.
 
+// clippy's allow-in-tests covers `#[test]` functions, not this file's fixture helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
