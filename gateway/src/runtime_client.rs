@@ -44,16 +44,16 @@ impl RuntimeClient {
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true)
             .connect_lazy();
-        Ok(Self {
-            client: RuntimeServiceClient::new(channel),
-            timeout,
-        })
+        Ok(Self::from_channel(channel, timeout))
     }
 
     /// A client over an already built channel (benches run the runtime over an in-memory duplex).
     pub fn from_channel(channel: Channel, timeout: Duration) -> Self {
         Self {
-            client: RuntimeServiceClient::new(channel),
+            // Bodies are bounded by the gateway's own limit, not tonic's 4 MiB default.
+            client: RuntimeServiceClient::new(channel)
+                .max_decoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES),
             timeout,
         }
     }

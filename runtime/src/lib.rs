@@ -36,6 +36,10 @@ use tonic::transport::server::TcpIncoming;
 use function::Function;
 pub use function::{CompileError, FunctionInfo};
 
+/// Largest gRPC message either side accepts: inputs and outputs are bounded by the gateway's
+/// body limit, not by the transport.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The gRPC metadata key that names the agent an `Invoke` is for.
 pub const AGENT_NAME_METADATA: &str = "x-omnia-agent-name";
 
@@ -141,7 +145,10 @@ impl Runtime {
 
     /// The tonic service, for callers that run their own server.
     pub fn into_service(self) -> RuntimeServiceServer<Runtime> {
+        // tonic's 4 MiB default would refuse bodies a gateway configured above it accepts.
         RuntimeServiceServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 }
 
