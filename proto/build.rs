@@ -11,7 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.bytes(["."]);
     tonic_prost_build::configure().compile_with_config(
         config,
-        &["proto/omnia/runtime/v1/runtime.proto", "proto/omnia/tools/v1/tools.proto"],
+        &[
+            "proto/omnia/runtime/v1/runtime.proto",
+            "proto/omnia/tools/v1/tools.proto",
+        ],
         &["proto"],
     )?;
     println!("cargo:rerun-if-changed=proto");
