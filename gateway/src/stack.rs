@@ -46,6 +46,7 @@ pub fn build<B>(
 + Send
 + Sync
 + 'static
++ use<B>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
