@@ -18,8 +18,27 @@ use tonic::transport::{Endpoint, Server, Uri};
 /// The client key the bench gateway accepts.
 pub const BENCH_KEY: &str = "bench-client-key-0123456789";
 
-/// The echo function's manifests, with client-key auth on.
-pub const ECHO_FUNCTION: &str = include_str!("../../examples/echo-function/agentruntime.yaml");
+/// A function whose runtime echoes its input, so its output schema is its input schema (the
+/// echo example's; `{"message": string <= 280}`).
+pub const ECHO_FUNCTION: &str = r#"
+apiVersion: omnia.altairalabs.ai/v1alpha1
+kind: AgentRuntime
+metadata: {name: echo-function}
+spec:
+  mode: function
+  promptPackRef: {name: echo-pack}
+  facade: {type: grpc}
+  providers:
+    - name: default
+      providerRef: {name: echo-provider}
+  inputSchema: &schema
+    type: object
+    required: ["message"]
+    properties:
+      message: {type: string, maxLength: 280}
+    additionalProperties: false
+  outputSchema: *schema
+"#;
 
 /// A realistic JSON request body of about `size` bytes: a support ticket with a message, tags
 /// and metadata, shaped like what callers send to a summariser or classifier.
