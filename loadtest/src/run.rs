@@ -7,8 +7,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::body::{self, BodySource};
-use crate::cli::{FunctionArgs, LoadArgs, OutputArgs, PlotArgs};
-use crate::model::{self, Control, LoadModel, Pacer, RunOutput, Settings};
+use crate::cli::{FunctionArgs, LoadArgs, OutputArgs, PacerKind, PlotArgs};
+use crate::model::{self, Control, LoadModel, Pacer, RunOutput, Settings, pacer};
 use crate::plot::{self, Series};
 use crate::report::{Report, RunInfo};
 use crate::scenario::Scenario;
@@ -115,13 +115,17 @@ pub fn load_model(load: &LoadArgs) -> LoadModel {
 
 /// The model settings the flags ask for.
 pub fn settings(load: &LoadArgs) -> Settings {
+    let spin = load
+        .pacer_spin
+        .unwrap_or_else(|| load.rate.map_or(Duration::ZERO, pacer::auto_spin));
     Settings {
         warmup: load.warmup,
         duration: load.duration,
         timeout: load.timeout,
         late_threshold: load.late_threshold,
-        pacer: Pacer::Thread {
-            spin: load.pacer_spin,
+        pacer: match load.pacer {
+            PacerKind::Timerfd => Pacer::TimerFd { spin },
+            PacerKind::Thread => Pacer::Thread { spin },
         },
     }
 }
@@ -164,7 +168,7 @@ fn progress_bar(
 ) -> (ProgressBar, tokio::task::JoinHandle<()>) {
     let millis = u64::try_from(total.as_millis()).unwrap_or(u64::MAX);
     let bar = ProgressBar::with_draw_target(Some(millis), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {elapsed}/{duration} {msg}") {
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {msg}") {
         bar.set_style(style);
     }
     let task = {
@@ -178,7 +182,11 @@ fn progress_bar(
                 let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let (done, failed) = control.totals();
                 bar.set_position(elapsed.min(millis));
-                bar.set_message(format!("{done} requests, {failed} errors"));
+                bar.set_message(format!(
+                    "{:.1}/{:.1} s  {done} requests, {failed} errors",
+                    start.elapsed().as_secs_f64().min(total.as_secs_f64()),
+                    total.as_secs_f64()
+                ));
             }
         })
     };

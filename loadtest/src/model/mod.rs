@@ -8,6 +8,9 @@
 
 pub mod closed;
 pub mod open;
+pub mod pacer;
+
+pub use pacer::Pacer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,20 +53,6 @@ impl LoadModel {
             LoadModel::Open { .. } => "open",
         }
     }
-}
-
-/// How the open model waits for each request's due time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pacer {
-    /// A dedicated OS thread sleeping with the OS timer (tens of µs precision), optionally
-    /// busy-waiting the last `spin` before each due time. Tokio's timer has 1 ms granularity,
-    /// which would add up to 1 ms of fake latency to every request.
-    Thread {
-        /// Busy-wait before each due time.
-        spin: Duration,
-    },
-    /// Tokio's timer: coarse, but follows tokio's paused test clock, for deterministic tests.
-    Tokio,
 }
 
 /// Timing settings shared by the models.

@@ -12,15 +12,14 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
-use super::{Control, Pacer, RunOutput, Settings, WorkerResult, merge_workers, timed_exchange};
+use super::pacer::{PacerRun, Ticket};
+use super::{Control, RunOutput, Settings, WorkerResult, merge_workers, timed_exchange};
 use crate::recorder::Recorder;
 use crate::scenario::{ErrorKind, Exchange, Scenario};
 
 /// Tickets the pacer may be ahead of the workers; beyond it the pacer blocks, which loses
 /// nothing because due times are computed, not observed.
 const TICKET_BUFFER: usize = 1024;
-/// Longest single sleep of the pacer, so it notices Ctrl-C and a closed queue promptly.
-const PACER_SLICE: Duration = Duration::from_millis(100);
 
 /// Due times t0 + i/R, computed from i (never accumulated, so they cannot drift).
 #[derive(Debug, Clone, Copy)]
@@ -55,12 +54,6 @@ impl Schedule {
         let scaled = offset.as_nanos() * self.rate_milli;
         u64::try_from(scaled.div_ceil(1_000_000_000_000)).unwrap_or(u64::MAX)
     }
-}
-
-/// One due request.
-#[derive(Debug, Clone, Copy)]
-struct Ticket {
-    at: Instant,
 }
 
 /// Shared, read-only settings of one open run.
@@ -117,32 +110,12 @@ pub async fn run<S: Scenario>(
         tx,
         control: Arc::clone(control),
     };
-    let unsent_by_pacer = match settings.pacer {
-        Pacer::Thread { spin } => {
-            let thread = std::thread::Builder::new()
-                .name("omnia-loadtest-pacer".to_owned())
-                .spawn(move || pacer.run_thread(spin))
-                .map_err(|e| format!("starting the pacer thread: {e}"))?;
-            let mut output = merge_workers(handles, plan.warmup_end).await?;
-            // Workers are done: close the queue so a pacer still emitting gives up and counts
-            // what it could not send.
-            let queued = close_and_count(&queue, plan.warmup_end, control).await;
-            let unsent = tokio::task::spawn_blocking(move || thread.join())
-                .await
-                .map_err(|e| format!("joining the pacer: {e}"))?
-                .map_err(|_| "the pacer thread panicked".to_owned())?;
-            output
-                .recorder
-                .record_failures(ErrorKind::Unsent, queued + unsent);
-            return Ok(output);
-        }
-        Pacer::Tokio => tokio::spawn(pacer.run_tokio()),
-    };
+    let pacer = pacer.start(settings.pacer)?;
     let mut output = merge_workers(handles, plan.warmup_end).await?;
+    // Workers are done: close the queue so a pacer still emitting gives up and counts what it
+    // could not send, and count what was emitted but never taken.
     let queued = close_and_count(&queue, plan.warmup_end, control).await;
-    let unsent = unsent_by_pacer
-        .await
-        .map_err(|e| format!("the pacer failed: {e}"))?;
+    let unsent = pacer.join().await?;
     output
         .recorder
         .record_failures(ErrorKind::Unsent, queued + unsent);
@@ -204,71 +177,6 @@ async fn work<E: Exchange>(
         control.count(index, &outcome);
     }
     WorkerResult { recorder, last }
-}
-
-/// The pacer's state: emits tickets `0..end_index` at their due times.
-struct PacerRun {
-    schedule: Schedule,
-    end_index: u64,
-    first_measured: u64,
-    tx: mpsc::Sender<Ticket>,
-    control: Arc<Control>,
-}
-
-impl PacerRun {
-    /// Measured tickets from `i` on that will never be emitted.
-    fn unsent_from(&self, i: u64) -> u64 {
-        // Requests a user stopped with Ctrl-C were not "due but unsendable".
-        if self.control.stopped() {
-            return 0;
-        }
-        self.end_index.saturating_sub(i.max(self.first_measured))
-    }
-
-    /// Emits tickets from an OS thread, sleeping with the OS timer. Returns the count of
-    /// measured tickets it could not emit because the workers stopped.
-    fn run_thread(self, spin: Duration) -> u64 {
-        for i in 0..self.end_index {
-            let at = self.schedule.at(i);
-            loop {
-                if self.control.stopped() {
-                    return 0;
-                }
-                if self.tx.is_closed() {
-                    return self.unsent_from(i);
-                }
-                let now = Instant::now();
-                if now >= at {
-                    break;
-                }
-                let wait = at - now;
-                if wait > spin {
-                    std::thread::sleep((wait - spin).min(PACER_SLICE));
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
-            if self.tx.blocking_send(Ticket { at }).is_err() {
-                return self.unsent_from(i);
-            }
-        }
-        0
-    }
-
-    /// Emits tickets from a tokio task (follows tokio's paused clock in tests).
-    async fn run_tokio(self) -> u64 {
-        for i in 0..self.end_index {
-            let at = self.schedule.at(i);
-            tokio::time::sleep_until(at).await;
-            if self.control.stopped() {
-                return 0;
-            }
-            if self.tx.send(Ticket { at }).await.is_err() {
-                return self.unsent_from(i);
-            }
-        }
-        0
-    }
 }
 
 #[cfg(test)]
