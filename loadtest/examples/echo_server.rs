@@ -1,5 +1,4 @@
-//! A minimal local target for trying the generator: answers every request with a small JSON
-//! body, over HTTP/1.1 or HTTP/2 prior knowledge (h2c).
+//! A minimal local target for trying the generator: echoes every request's body, over HTTP/1.1 or HTTP/2 prior knowledge (h2c).
 //!
 //! `cargo run --release -p omnia-loadtest --example echo_server -- 127.0.0.1:8089`
 
@@ -27,12 +26,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stream.set_nodelay(true)?;
         tokio::spawn(async move {
             let service = service_fn(|request: Request<Incoming>| async move {
-                // Reads the whole body, as a real function endpoint would.
-                let _ = request.into_body().collect().await;
+                // Echoes the body, so a proxy in front of it returns what the client sent, as an
+                // echo function does (the side-by-side comparison relies on that).
+                let body = match request.into_body().collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(_) => Bytes::from_static(b"{}"),
+                };
                 Ok::<_, Infallible>(
                     Response::builder()
                         .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from_static(b"{\"ok\":true}")))
+                        .body(Full::new(body))
                         .unwrap_or_default(),
                 )
             });
