@@ -1,5 +1,10 @@
 //! `omnia-gateway`: `dev` (gateway + runtime in one process) and `serve` (the facade container).
 
+/// mimalloc: the request path allocates many small, short-lived buffers (hyper, h2, tonic),
+/// where it measured faster than glibc malloc (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

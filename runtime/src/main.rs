@@ -7,6 +7,11 @@
 //! Without `--listen` it binds `0.0.0.0:$OMNIA_RUNTIME_PORT` (default 9000). It stops on SIGTERM
 //! or SIGINT after in-flight calls finish.
 
+/// mimalloc: the request path allocates many small, short-lived buffers (hyper, h2, tonic),
+/// where it measured faster than glibc malloc (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
