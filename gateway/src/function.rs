@@ -77,7 +77,6 @@ struct AgentIdentity {
 /// What a successful call reports besides the output, in response extensions for [`envelope`].
 #[derive(Debug, Clone)]
 struct Invocation {
-    id: String,
     duration_ms: u64,
     usage: Usage,
 }
@@ -118,9 +117,8 @@ impl Service<Request<Bytes>> for Invoke {
                     let mut response = Response::new(ResponseBody::full(answer.output_json));
                     response
                         .extensions_mut()
-                        .insert(InvocationId(invocation_id.clone()));
+                        .insert(InvocationId(invocation_id));
                     response.extensions_mut().insert(Invocation {
-                        id: invocation_id,
                         duration_ms,
                         usage: answer.usage.unwrap_or_default(),
                     });
@@ -170,7 +168,10 @@ fn identity_metadata<T>(
 /// Wraps a validated output into `{"output", "invocation_id", "duration_ms", "usage"}`. The
 /// output bytes are spliced in as they came from the runtime: they were just validated as JSON.
 fn envelope(response: Response<ResponseBody>) -> Response<ResponseBody> {
-    let Some(invocation) = response.extensions().get::<Invocation>().cloned() else {
+    let (Some(invocation), Some(InvocationId(id))) = (
+        response.extensions().get::<Invocation>().cloned(),
+        response.extensions().get::<InvocationId>().cloned(),
+    ) else {
         return response;
     };
     let (mut parts, body) = response.into_parts();
@@ -188,7 +189,7 @@ fn envelope(response: Response<ResponseBody>) -> Response<ResponseBody> {
     let _ = write!(
         out,
         ",\"invocation_id\":\"{}\",\"duration_ms\":{},\"usage\":{{\"input_tokens\":{},\"output_tokens\":{},\"cost_usd\":{}}}}}",
-        invocation.id, invocation.duration_ms, usage.input_tokens, usage.output_tokens, cost
+        id, invocation.duration_ms, usage.input_tokens, usage.output_tokens, cost
     );
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -206,8 +207,8 @@ mod tests {
     async fn envelope_splices_the_output_and_reports_usage() {
         let mut response =
             Response::new(ResponseBody::full(Bytes::from_static(br#"{"echo":"hi"}"#)));
+        response.extensions_mut().insert(InvocationId("abc".into()));
         response.extensions_mut().insert(Invocation {
-            id: "abc".into(),
             duration_ms: 7,
             usage: Usage {
                 input_tokens: 3,
