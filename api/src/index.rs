@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use crate::error::ConfigError;
 use crate::manifest::{
-    AgentRuntime, ConfigMap, Document, FieldError, PromptPack, Provider, Secret, ToolRegistry,
+    AgentRuntime, ConfigMap, Document, FieldError, MetadataExt as _, PromptPack, Provider, Secret,
+    ToolRegistry,
 };
+use crate::resolved::Notice;
 
 /// Where a document is: its file, its 1-based position, and `KIND NAME`.
 #[derive(Debug, Clone)]
@@ -39,6 +41,16 @@ impl Origin {
         )
     }
 
+    /// `FILE: document N (KIND NAME)`: how messages about this document start.
+    pub fn label(&self) -> String {
+        format!(
+            "{}: document {} ({})",
+            self.file.display(),
+            self.document,
+            self.object
+        )
+    }
+
     /// `FILE document N`, for pointing at a first definition.
     pub fn place(&self) -> String {
         format!("{} document {}", self.file.display(), self.document)
@@ -65,6 +77,8 @@ pub(crate) struct Index {
     pub tool_registries: BTreeMap<Key, Entry<ToolRegistry>>,
     pub secrets: BTreeMap<Key, Entry<Secret>>,
     pub config_maps: BTreeMap<Key, Entry<ConfigMap>>,
+    /// What loading found worth a log line (skipped documents, ...), in file order.
+    pub notices: Vec<Notice>,
 }
 
 impl Index {
@@ -72,25 +86,33 @@ impl Index {
     /// so is a second AgentRuntime of the same name in any namespace (the name is its URL).
     pub fn insert(&mut self, origin: Origin, document: Document) -> Result<(), ConfigError> {
         let meta = document.metadata();
-        if meta.name.is_empty() {
-            return Err(origin.error("metadata.name", "must not be empty"));
+        if meta.name_str().is_empty() {
+            // `generateName` alone only means something to an API server.
+            return Err(origin.error("metadata.name", "missing or empty"));
         }
-        let key = (meta.namespace().to_owned(), meta.name.clone());
+        let key = (
+            meta.namespace_or_default().to_owned(),
+            meta.name_str().to_owned(),
+        );
         match document {
             Document::AgentRuntime(obj) => {
-                check_dns_label(&origin, "metadata.name", &obj.metadata.name)?;
-                check_dns_label(&origin, "metadata.namespace", obj.metadata.namespace())?;
+                let name = obj.metadata.name_str();
+                check_dns_label(&origin, "metadata.name", name)?;
+                check_dns_label(
+                    &origin,
+                    "metadata.namespace",
+                    obj.metadata.namespace_or_default(),
+                )?;
                 if let Some(first) = self
                     .agents
                     .iter()
-                    .find(|a| a.obj.metadata.name == obj.metadata.name)
+                    .find(|a| a.obj.metadata.name_str() == name)
                 {
                     return Err(origin.error(
                         "metadata.name",
                         format!(
-                            "duplicate AgentRuntime `{}` (first in {}): agent names are URL \
-                             segments and must be unique",
-                            obj.metadata.name,
+                            "duplicate AgentRuntime `{name}` (first in {}): agent names are \
+                             URL segments and must be unique",
                             first.origin.place()
                         ),
                     ));

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::error::ConfigError;
 use crate::index::{Index, Origin};
-use crate::manifest::parse_document;
-use crate::resolved::ResolvedConfig;
+use crate::manifest::{MetadataExt as _, Parsed, parse_document};
+use crate::resolved::{Notice, ResolvedConfig};
 
 /// The file name endings read from directories.
 const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
@@ -133,10 +133,22 @@ fn add_file(index: &mut Index, file: &Path, text: &str) -> Result<(), ConfigErro
         let object = describe(&value);
         let parsed = parse_document(value)
             .map_err(|e| ConfigError::document(file, number, object.clone(), e.field, e.reason))?;
+        let parsed = match parsed {
+            Parsed::Used(document) => document,
+            Parsed::Skipped { api_version, kind } => {
+                let name = object.map_or_else(String::new, |o| format!(" ({o})"));
+                index.notices.push(Notice::info(format!(
+                    "{}: document {number}{name}: skipped: kind {kind} ({api_version}) \
+                     configures nothing served here",
+                    file.display()
+                )));
+                continue;
+            }
+        };
         let origin = Origin {
             file: file.to_path_buf(),
             document: number,
-            object: format!("{} {}", parsed.kind(), parsed.metadata().name),
+            object: format!("{} {}", parsed.kind(), parsed.metadata().name_str()),
         };
         index.insert(origin, parsed)?;
     }

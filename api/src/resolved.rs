@@ -16,12 +16,60 @@ use serde_json::Value;
 pub struct ResolvedConfig {
     /// Every AgentRuntime, in file order.
     pub agents: Vec<Agent>,
+    /// What loading found worth one log line at start-up, in file order: documents skipped,
+    /// fields accepted but not yet acted on, client-key Secrets left out.
+    pub notices: Vec<Notice>,
+}
+
+/// One start-up log line about the manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub level: NoticeLevel,
+    /// Starts with the place (`FILE: document N (KIND NAME): `).
+    pub message: String,
+}
+
+/// How loudly a [`Notice`] is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeLevel {
+    /// Expected, worth knowing (a skipped kind, a field kept for later).
+    Info,
+    /// Something the user probably wants fixed (a malformed key Secret that was left out).
+    Warning,
+}
+
+impl Notice {
+    /// An info-level notice.
+    pub fn info(message: impl Into<String>) -> Self {
+        Self {
+            level: NoticeLevel::Info,
+            message: message.into(),
+        }
+    }
+
+    /// A warning.
+    pub fn warning(message: impl Into<String>) -> Self {
+        Self {
+            level: NoticeLevel::Warning,
+            message: message.into(),
+        }
+    }
 }
 
 impl ResolvedConfig {
     /// The agents with `spec.mode: function`.
     pub fn functions(&self) -> impl Iterator<Item = &Agent> {
         self.agents.iter().filter(|a| a.mode == Mode::Function)
+    }
+
+    /// Logs every notice once (info or warn); processes call this right after loading.
+    pub fn log_notices(&self) {
+        for notice in &self.notices {
+            match notice.level {
+                NoticeLevel::Info => tracing::info!("{}", notice.message),
+                NoticeLevel::Warning => tracing::warn!("{}", notice.message),
+            }
+        }
     }
 
     /// The agent of that name, if any.
@@ -49,7 +97,13 @@ pub struct Agent {
     /// The manifest file the AgentRuntime came from (for messages).
     pub source: PathBuf,
     pub mode: Mode,
+    /// The facade clients reach this agent through: the function facade in function mode, else
+    /// the first connection facade (websocket, a2a, custom).
     pub facade: Facade,
+    /// Every facade, in manifest order (`spec.facades[]`, or the one `spec.facade`).
+    pub facades: Vec<Facade>,
+    /// Function mode: how the model is asked to format its output (default `json_schema`).
+    pub output_format: Option<OutputFormat>,
     /// `spec.inputSchema` (function mode only).
     pub input_schema: Option<Value>,
     /// `spec.outputSchema` (function mode only).
@@ -67,23 +121,44 @@ pub struct Agent {
     pub replicas: u32,
 }
 
-/// `spec.facade`.
+/// One facade: `spec.facade` or a `spec.facades[]` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facade {
     pub kind: FacadeType,
     /// Default 8080.
     pub port: u16,
     pub handler: Handler,
+    /// `drainTimeout`: how long live connections may finish after SIGTERM (Omnia: 30 s).
+    pub drain_timeout: Option<Duration>,
+    /// `clientToolTimeout`: how long a client has to answer a tool call (Omnia: 60 s).
+    pub client_tool_timeout: Option<Duration>,
+    /// `managementPlane`: whether the internal management-plane listener serves this facade
+    /// (default true, as Omnia).
+    pub management_plane: bool,
 }
 
-/// `spec.facade.type`.
+/// What a facade speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FacadeType {
+    /// `POST /functions/{name}`: the seed's `type: grpc` and Omnia's `type: rest` alike.
+    Function,
     Websocket,
-    Grpc,
-    /// Omnia's examples use `rest` for function mode; treated like `grpc`.
-    Rest,
     A2a,
+    /// Omnia's MCP surface beside a function's rest facade.
+    Mcp,
+    /// A bring-your-own facade container.
+    Custom,
+}
+
+/// `spec.outputFormat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Structured output bound to the output schema (the default).
+    JsonSchema,
+    /// The provider's JSON mode: valid JSON, shape not enforced.
+    Json,
+    /// Free text, validated after the fact.
+    Text,
 }
 
 /// `spec.facade.handler`.
@@ -113,6 +188,10 @@ pub struct Provider {
     /// Provider resource name, or `"inline"`.
     pub name: String,
     pub kind: ProviderType,
+    /// `spec.role`, default `llm`.
+    pub role: ProviderRole,
+    /// `spec.headers`: extra HTTP headers for every request to the provider.
+    pub headers: BTreeMap<String, String>,
     /// Empty when the manifest gives none (the provider's default model).
     pub model: String,
     pub base_url: Option<String>,
@@ -138,6 +217,58 @@ pub enum ProviderType {
     Bedrock,
     Vertex,
     AzureAi,
+    Vllm,
+    VoyageAi,
+    Cartesia,
+    ElevenLabs,
+    Imagen,
+    HuggingFace,
+}
+
+impl ProviderType {
+    /// The manifest spelling, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claude => "claude",
+            Self::Openai => "openai",
+            Self::Gemini => "gemini",
+            Self::Ollama => "ollama",
+            Self::Mock => "mock",
+            Self::Echo => "echo",
+            Self::Bedrock => "bedrock",
+            Self::Vertex => "vertex",
+            Self::AzureAi => "azure-ai",
+            Self::Vllm => "vllm",
+            Self::VoyageAi => "voyageai",
+            Self::Cartesia => "cartesia",
+            Self::ElevenLabs => "elevenlabs",
+            Self::Imagen => "imagen",
+            Self::HuggingFace => "huggingface",
+        }
+    }
+}
+
+/// A Provider's `spec.role`: which kind of model it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderRole {
+    Llm,
+    Embedding,
+    Tts,
+    Stt,
+    Image,
+}
+
+impl ProviderRole {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Llm => "llm",
+            Self::Embedding => "embedding",
+            Self::Tts => "tts",
+            Self::Stt => "stt",
+            Self::Image => "image",
+        }
+    }
 }
 
 /// `spec.pricing`: USD per 1000 tokens.
@@ -178,25 +309,27 @@ pub struct ExternalAuth {
 /// Client-key validation for one agent, with the keys found in labelled Secrets.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ClientKeysPolicy {
-    pub default_role: Option<String>,
+    /// `defaultRole`, else `viewer` (Omnia's default).
+    pub default_role: String,
     pub trust_end_user_header: bool,
     pub keys: Vec<ClientKey>,
 }
 
 /// One client key: a Secret labelled `omnia.altairalabs.ai/credential-kind: agent-client-key` and
-/// `omnia.altairalabs.ai/agent: <agent>`.
+/// `omnia.altairalabs.ai/agent: <agent>`, read as Omnia reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientKey {
-    /// The Secret's name (identifies the caller in logs and identity).
-    pub name: String,
+    /// The caller's id: the Secret name without Omnia's `agent-<agent>-clientkey-` prefix.
+    pub id: String,
+    /// The Secret's name (for messages).
+    pub secret: String,
     /// `data.keyHash`: the raw 32-byte SHA-256 digest of the key.
     pub sha256: [u8; 32],
     /// `data.expiresAt` (RFC 3339), as seconds since the Unix epoch.
     pub expires_at_unix: Option<i64>,
-    /// `data.scopes`: comma- or space-separated.
-    pub scopes: Vec<String>,
-    /// `data.role`, else the policy's default role.
-    pub role: Option<String>,
+    /// `data.scopes`: a JSON object of string claims; `{"role": <defaultRole>}` when absent or
+    /// empty, as Omnia. The `role` claim is the caller's role.
+    pub claims: BTreeMap<String, String>,
 }
 
 /// `spec.externalAuth.oidc`.
@@ -233,11 +366,11 @@ pub struct EdgeTrust {
     pub claims_from_headers: BTreeMap<String, String>,
 }
 
-/// `spec.session`.
+/// The conversation store: the seed's `spec.session` or Omnia's `spec.context`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub kind: SessionStore,
-    /// Default 24h (Omnia's CRD default).
+    /// Default 1 h for the seed's `session`, 24 h for Omnia's `context` (each shape's default).
     pub ttl: Duration,
     /// `storeRef.name`, and the resolved URL when the Secret is present.
     pub store_ref: Option<String>,

@@ -24,16 +24,15 @@ pub async fn chain_for(agent: &Agent, options: &GatewayOptions) -> Result<AuthCh
             .keys
             .iter()
             .map(|key| {
-                let mut client_key = ClientKey::from_digest(key.name.clone(), key.sha256);
+                let mut client_key = ClientKey::from_digest(key.id.clone(), key.sha256);
                 client_key.expires_at_unix = key.expires_at_unix;
-                client_key.scopes = key.scopes.clone();
-                client_key.role = key.role.clone();
+                client_key.claims = key.claims.clone();
                 client_key
             })
             .collect();
         builder = builder.client_keys(ClientKeys {
             keys,
-            default_role: policy.default_role.clone(),
+            default_role: Some(policy.default_role.clone()),
             trust_end_user_header: policy.trust_end_user_header,
         });
     }

@@ -44,6 +44,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let (config, source) = load(&paths)?;
+    config.log_notices();
     let runtime =
         Runtime::compile(&config, RuntimeOptions { dev: true }).map_err(|e| e.to_string())?;
     let runtime_listener = TcpListener::bind("127.0.0.1:0")

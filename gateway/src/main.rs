@@ -149,6 +149,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 None => SocketAddr::from(([0, 0, 0, 0], env_port("OMNIA_HEALTH_PORT", 8081)?)),
             };
             let resolved = omnia_api::load(&config).map_err(|e| e.to_string())?;
+            resolved.log_notices();
             let gateway =
                 Gateway::bind(&resolved, options(&common, listen, health, runtime_address))
                     .await

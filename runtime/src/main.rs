@@ -55,6 +55,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let config = omnia_api::load(&cli.config).map_err(|e| e.to_string())?;
+    config.log_notices();
     let runtime =
         Runtime::compile(&config, RuntimeOptions { dev: cli.dev }).map_err(|e| e.to_string())?;
     let address = match cli.listen {

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use omnia_api::{
-    Agent, ExternalAuth, Facade, FacadeType, Handler, MockScenario, Mode, PackSource, Pricing,
-    Provider, ProviderDefaults, ProviderType, ResolvedConfig, Session, SessionStore,
+    Agent, ExternalAuth, Facade, FacadeType, Handler, MockScenario, Mode, OutputFormat, PackSource,
+    Pricing, Provider, ProviderDefaults, ProviderRole, ProviderType, ResolvedConfig, Session,
+    SessionStore,
 };
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::{
@@ -58,6 +59,8 @@ fn provider(kind: ProviderType, scenarios: Vec<MockScenario>) -> Provider {
     Provider {
         name: format!("{kind:?}-provider").to_lowercase(),
         kind,
+        role: ProviderRole::Llm,
+        headers: BTreeMap::new(),
         model: String::new(),
         base_url: None,
         api_key: None,
@@ -77,16 +80,22 @@ fn agent(
     provider: Provider,
     output_schema: Option<Value>,
 ) -> Agent {
+    let facade = Facade {
+        kind: FacadeType::Function,
+        port: 8080,
+        handler: Handler::Runtime,
+        drain_timeout: None,
+        client_tool_timeout: None,
+        management_plane: true,
+    };
     Agent {
         name: name.into(),
         namespace: "default".into(),
         source: PathBuf::from(format!("{name}.yaml")),
         mode,
-        facade: Facade {
-            kind: FacadeType::Rest,
-            port: 8080,
-            handler: Handler::Runtime,
-        },
+        facade: facade.clone(),
+        facades: vec![facade],
+        output_format: (mode == Mode::Function).then_some(OutputFormat::JsonSchema),
         input_schema: None,
         output_schema,
         pack: PackSource {
@@ -145,7 +154,14 @@ struct Served {
 }
 
 async fn serve(agents: Vec<Agent>) -> Served {
-    let runtime = Runtime::compile(&ResolvedConfig { agents }, RuntimeOptions::default()).unwrap();
+    let runtime = Runtime::compile(
+        &ResolvedConfig {
+            agents,
+            notices: Vec::new(),
+        },
+        RuntimeOptions::default(),
+    )
+    .unwrap();
     // Bound before the server runs: connecting needs no waiting.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -386,6 +402,7 @@ fn a_bad_pack_fails_compilation_naming_agent_file_and_pointer() {
             provider(ProviderType::Mock, vec![]),
             None,
         )],
+        notices: Vec::new(),
     };
 
     let err = Runtime::compile(&config, RuntimeOptions::default()).unwrap_err();
@@ -406,6 +423,7 @@ fn an_llm_provider_fails_compilation_outside_dev_mode() {
             provider(ProviderType::Claude, vec![]),
             None,
         )],
+        notices: Vec::new(),
     };
 
     let err = Runtime::compile(&config, RuntimeOptions { dev: false }).unwrap_err();
@@ -438,6 +456,7 @@ fn agent_mode_agents_are_not_compiled() {
             ),
             echo_function(),
         ],
+        notices: Vec::new(),
     };
 
     let runtime = Runtime::compile(&config, RuntimeOptions::default()).unwrap();

@@ -1,6 +1,9 @@
-//! `AgentRuntime` (`omnia.altairalabs.ai/v1alpha1`): both the current Omnia shape (function mode,
-//! `providers[]`, `runtime{}`) and the reference-doc shape (`replicas`, inline `provider`,
-//! top-level `resources` and `env`).
+//! `AgentRuntime` (`omnia.altairalabs.ai/v1alpha1`): both Omnia's current shape (`facades[]`,
+//! `context`, `providers[]`, `runtime{}`) and the seed documents' shape (`facade`, `session`,
+//! `replicas`, inline `provider`, top-level `resources` and `env`).
+//!
+//! Fields that configure things nothing here does yet are typed loosely (`Value`) but by name, so
+//! a typo still fails while a real Omnia field loads and is kept for the operator.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +12,9 @@ use serde_json::Value;
 
 use super::auth::ExternalAuthSpec;
 use super::common::{ObjectRef, SecretKeyRef};
-use super::provider::{PricingSpec, ProviderDefaultsSpec, ProviderTypeName};
+use super::provider::{
+    Capability, PricingSpec, ProviderDefaultsSpec, ProviderRoleName, ProviderTypeName,
+};
 
 /// `AgentRuntime.spec`.
 #[derive(Debug, Clone, Deserialize)]
@@ -21,8 +26,12 @@ pub struct AgentRuntimeSpec {
     #[serde(default)]
     pub replicas: Option<u32>,
     pub prompt_pack_ref: PromptPackRef,
+    /// Seed shape: one facade.
     #[serde(default)]
     pub facade: Option<FacadeSpec>,
+    /// Omnia's current shape: one facade per protocol.
+    #[serde(default)]
+    pub facades: Option<Vec<FacadeSpec>>,
     #[serde(default)]
     pub providers: Vec<NamedProviderRef>,
     /// Deprecated single reference, still accepted.
@@ -37,8 +46,15 @@ pub struct AgentRuntimeSpec {
     pub output_schema: Option<Value>,
     #[serde(default)]
     pub tool_registry_ref: Option<ObjectRef>,
+    /// Seed shape of the conversation store.
     #[serde(default)]
     pub session: Option<SessionSpec>,
+    /// Omnia's current name for it.
+    #[serde(default)]
+    pub context: Option<SessionSpec>,
+    /// Function mode: how the model is asked to format its answer.
+    #[serde(default)]
+    pub output_format: Option<OutputFormatName>,
     #[serde(default)]
     pub runtime: Option<RuntimeSpec>,
     #[serde(default)]
@@ -56,6 +72,18 @@ pub struct AgentRuntimeSpec {
     pub media: Option<Value>,
     #[serde(default)]
     pub extra_pod_annotations: Option<Value>,
+    #[serde(default)]
+    pub memory: Option<Value>,
+    #[serde(default)]
+    pub duplex: Option<Value>,
+    #[serde(default)]
+    pub pod_overrides: Option<Value>,
+    #[serde(default)]
+    pub privacy_policy_ref: Option<Value>,
+    #[serde(default)]
+    pub rollout: Option<Value>,
+    #[serde(default)]
+    pub service_group: Option<String>,
     /// Reference-doc shape: Kubernetes `ResourceRequirements`.
     #[serde(default)]
     pub resources: Option<Value>,
@@ -85,7 +113,7 @@ pub struct PromptPackRef {
     pub track: Option<String>,
 }
 
-/// `spec.facade`.
+/// `spec.facade`, or one `spec.facades[]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FacadeSpec {
@@ -95,13 +123,39 @@ pub struct FacadeSpec {
     pub port: Option<u16>,
     #[serde(default)]
     pub handler: Option<HandlerName>,
+    /// Go duration (`30s`).
+    #[serde(default)]
+    pub drain_timeout: Option<String>,
+    /// Go duration (`60s`).
+    #[serde(default)]
+    pub client_tool_timeout: Option<String>,
+    /// Whether the internal management-plane twin listener serves this facade (default true).
+    #[serde(default)]
+    pub management_plane: Option<bool>,
     #[serde(default)]
     pub image: Option<String>,
     #[serde(default)]
     pub extra_env: Option<Value>,
+    #[serde(default)]
+    pub a2a: Option<Value>,
+    #[serde(default)]
+    pub mcp: Option<Value>,
+    #[serde(default)]
+    pub expose: Option<ExposeSpec>,
 }
 
-/// `spec.facade.type`.
+/// `facades[].expose`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExposeSpec {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+/// `spec.facade.type` (seed: `websocket`, `grpc`) and `spec.facades[].type` (Omnia: `websocket`,
+/// `a2a`, `rest`, `mcp`, `custom`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FacadeTypeName {
@@ -109,6 +163,17 @@ pub enum FacadeTypeName {
     Grpc,
     Rest,
     A2a,
+    Mcp,
+    Custom,
+}
+
+/// `spec.outputFormat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormatName {
+    Text,
+    Json,
+    JsonSchema,
 }
 
 /// `spec.facade.handler`.
@@ -126,6 +191,11 @@ pub enum HandlerName {
 pub struct NamedProviderRef {
     pub name: String,
     pub provider_ref: ObjectRef,
+    /// The role the Provider must have (`llm` by default).
+    #[serde(default)]
+    pub role: Option<ProviderRoleName>,
+    #[serde(default)]
+    pub required_capabilities: Vec<Capability>,
 }
 
 /// The inline `spec.provider`: the reference-doc shape (`name`, `model`, `apiKeySecretRef`) and
@@ -156,7 +226,7 @@ pub struct InlineProvider {
     pub additional_config: Option<BTreeMap<String, String>>,
 }
 
-/// `spec.session`.
+/// `spec.session` (seed) and `spec.context` (Omnia).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SessionSpec {
@@ -168,7 +238,7 @@ pub struct SessionSpec {
     pub store_ref: Option<SecretKeyRef>,
 }
 
-/// `spec.session.type`.
+/// `spec.session.type` / `spec.context.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionStoreName {

@@ -1,39 +1,39 @@
 //! Pieces shared by several kinds: object metadata, references, numbers written as strings.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, IgnoredAny, Visitor};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 
-/// `metadata`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Metadata {
-    pub name: String,
-    /// Absent means `default`, as in a cluster.
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    // Written by the API server and kept by `kubectl get -o yaml`; accepted so exported objects
-    // load, and ignored because they mean nothing outside a cluster.
-    #[serde(default, rename = "uid")]
-    _uid: Option<IgnoredAny>,
-    #[serde(default, rename = "resourceVersion")]
-    _resource_version: Option<IgnoredAny>,
-    #[serde(default, rename = "creationTimestamp")]
-    _creation_timestamp: Option<IgnoredAny>,
-    #[serde(default, rename = "generation")]
-    _generation: Option<IgnoredAny>,
+/// `metadata`: Kubernetes' own `ObjectMeta`, so everything a cluster writes (`uid`,
+/// `ownerReferences`, `finalizers`, `managedFields`, `generateName`, ...) loads unchanged.
+pub type Metadata = ObjectMeta;
+
+/// What the loader reads from [`Metadata`].
+pub trait MetadataExt {
+    /// `metadata.name`; empty when absent (the index refuses such documents).
+    fn name_str(&self) -> &str;
+    /// `metadata.namespace`, or `default`, as in a cluster.
+    fn namespace_or_default(&self) -> &str;
+    /// The label `key`, if set.
+    fn label(&self, key: &str) -> Option<&str>;
 }
 
-impl Metadata {
-    /// `metadata.namespace`, or `default`.
-    pub fn namespace(&self) -> &str {
-        self.namespace.as_deref().unwrap_or("default")
+impl MetadataExt for ObjectMeta {
+    fn name_str(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
+    fn namespace_or_default(&self) -> &str {
+        match self.namespace.as_deref() {
+            Some(ns) if !ns.is_empty() => ns,
+            _ => "default",
+        }
+    }
+
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels.as_ref()?.get(key).map(String::as_str)
     }
 }
 

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use self::agent_runtime::AgentRuntimeSpec;
-pub use self::common::Metadata;
+pub use self::common::{Metadata, MetadataExt};
 pub use self::core::{ConfigMap, Secret, ToolRegistrySpec};
 pub use self::prompt_pack::PromptPackSpec;
 pub use self::provider::ProviderSpec;
@@ -100,14 +100,53 @@ impl FieldError {
     }
 }
 
+/// The API group of Omnia's custom resources.
+pub const OMNIA_GROUP: &str = "omnia.altairalabs.ai";
+
 const OMNIA_KINDS: &[&str] = &["AgentRuntime", "PromptPack", "Provider", "ToolRegistry"];
 const CORE_KINDS: &[&str] = &["Secret", "ConfigMap"];
+/// Omnia's other kinds (its `config/crd/bases`): real Omnia resources that configure nothing the
+/// gateway or runtime serves, so a file exported from an Omnia cluster may hold them.
+const OMNIA_UNUSED_KINDS: &[&str] = &[
+    "AgentPolicy",
+    "ArenaConfig",
+    "ArenaDevSession",
+    "ArenaJob",
+    "ArenaSource",
+    "ArenaTemplateSource",
+    "MemoryPolicy",
+    "MemoryRetentionPolicy",
+    "PromptPackSource",
+    "RolloutAnalysis",
+    "SessionAnalyticsSync",
+    "SessionPrivacyPolicy",
+    "SessionRetentionPolicy",
+    "SessionStreamingConfig",
+    "SkillSource",
+    "ToolPolicy",
+    "Workspace",
+];
+
+/// One parsed document: a kind the loader uses, or one it skips.
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    Used(Document),
+    /// A kind nothing here acts on (a Namespace, a Deployment, Omnia's Workspace, ...).
+    Skipped {
+        api_version: String,
+        kind: String,
+    },
+}
 
 /// Parses one document (already read from YAML or JSON) by its `apiVersion` and `kind`.
 ///
+/// Kinds outside Omnia's API group that are not Secrets or ConfigMaps are skipped, and so are
+/// Omnia's kinds that configure nothing served here; a kind in Omnia's group that Omnia does not
+/// define is an error, since it is most likely a typo.
+///
 /// # Errors
 /// The field path and reason when the kind is unknown or a field is unknown, missing or bad.
-pub fn parse_document(value: Value) -> Result<Document, FieldError> {
+pub fn parse_document(value: Value) -> Result<Parsed, FieldError> {
     let Value::Object(map) = &value else {
         return Err(FieldError {
             field: None,
@@ -120,20 +159,24 @@ pub fn parse_document(value: Value) -> Result<Document, FieldError> {
     let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
     let api_version = text("apiVersion").ok_or_else(|| FieldError::new("apiVersion", "missing"))?;
     let kind = text("kind").ok_or_else(|| FieldError::new("kind", "missing"))?;
+    let in_omnia_group = api_version.split('/').next() == Some(OMNIA_GROUP);
     let expected = if OMNIA_KINDS.contains(&kind.as_str()) {
         OMNIA_API_VERSION
     } else if CORE_KINDS.contains(&kind.as_str()) {
         "v1"
+    } else if !in_omnia_group || OMNIA_UNUSED_KINDS.contains(&kind.as_str()) {
+        return Ok(Parsed::Skipped { api_version, kind });
     } else {
         return Err(FieldError::new(
             "kind",
             format!(
-                "unsupported kind `{kind}` (apiVersion `{api_version}`): expected one of \
-                 AgentRuntime, PromptPack, Provider, ToolRegistry ({OMNIA_API_VERSION}), \
-                 Secret, ConfigMap (v1)"
+                "unknown kind `{kind}` in {OMNIA_GROUP}: the kinds used here are AgentRuntime, \
+                 PromptPack, Provider and ToolRegistry; Omnia also defines {}",
+                OMNIA_UNUSED_KINDS.join(", ")
             ),
         ));
     };
+    check_metadata_fields(map.get("metadata"))?;
     if api_version != expected {
         return Err(FieldError::new(
             "apiVersion",
@@ -142,14 +185,54 @@ pub fn parse_document(value: Value) -> Result<Document, FieldError> {
             ),
         ));
     }
-    Ok(match kind.as_str() {
+    Ok(Parsed::Used(match kind.as_str() {
         "AgentRuntime" => Document::AgentRuntime(typed(value)?),
         "PromptPack" => Document::PromptPack(typed(value)?),
         "Provider" => Document::Provider(typed(value)?),
         "ToolRegistry" => Document::ToolRegistry(typed(value)?),
         "Secret" => Document::Secret(typed(value)?),
         _ => Document::ConfigMap(typed(value)?),
-    })
+    }))
+}
+
+/// Every field of Kubernetes' `ObjectMeta`.
+const OBJECT_META_FIELDS: &[&str] = &[
+    "annotations",
+    "creationTimestamp",
+    "deletionGracePeriodSeconds",
+    "deletionTimestamp",
+    "finalizers",
+    "generateName",
+    "generation",
+    "labels",
+    "managedFields",
+    "name",
+    "namespace",
+    "ownerReferences",
+    "resourceVersion",
+    "selfLink",
+    "uid",
+];
+
+/// `ObjectMeta`'s own deserializer ignores unknown fields; a typo such as `lables` would then
+/// silently drop the labels that select client keys, so it is refused here instead.
+fn check_metadata_fields(metadata: Option<&Value>) -> Result<(), FieldError> {
+    let Some(Value::Object(fields)) = metadata else {
+        return Ok(());
+    };
+    match fields
+        .keys()
+        .find(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+    {
+        Some(unknown) => Err(FieldError::new(
+            &format!("metadata.{unknown}"),
+            format!(
+                "unknown field `{unknown}`, expected one of {}",
+                OBJECT_META_FIELDS.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Deserializes with the failing field's path recorded.

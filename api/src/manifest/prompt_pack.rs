@@ -16,6 +16,12 @@ pub struct PromptPackSpec {
     pub version: String,
     #[serde(default)]
     pub rollout: Option<RolloutSpec>,
+    /// Skill bindings (`[{source, include, mountAs}]`), kept for the operator.
+    #[serde(default)]
+    pub skills: Option<Value>,
+    /// `{maxActive, selector}`, kept for the operator.
+    #[serde(default)]
+    pub skills_config: Option<Value>,
 }
 
 /// `spec.source`.

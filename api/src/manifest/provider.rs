@@ -1,5 +1,6 @@
 //! `Provider` (`omnia.altairalabs.ai/v1alpha1`): an LLM endpoint, its model and credentials.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -13,10 +14,25 @@ use super::common::{Decimal, SecretKeyRef};
 pub struct ProviderSpec {
     #[serde(rename = "type")]
     pub kind: ProviderTypeName,
+    /// What kind of provider this is (`llm` by default).
+    #[serde(default)]
+    pub role: Option<ProviderRoleName>,
+    /// Settings of a `tts`-role provider.
+    #[serde(default)]
+    pub tts: Option<Value>,
+    /// Settings of an `stt`-role provider.
+    #[serde(default)]
+    pub stt: Option<Value>,
+    /// Settings of an `embedding`-role provider.
+    #[serde(default)]
+    pub embedding: Option<Value>,
     #[serde(default)]
     pub model: Option<String>,
     #[serde(default, rename = "baseURL", alias = "baseUrl")]
     pub base_url: Option<String>,
+    /// Extra HTTP headers sent on every provider request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     /// Hyperscaler settings (bedrock, vertex, azure-ai); passed through.
     #[serde(default)]
     pub platform: Option<Value>,
@@ -57,6 +73,23 @@ pub enum ProviderTypeName {
     Bedrock,
     Vertex,
     AzureAi,
+    Vllm,
+    Voyageai,
+    Cartesia,
+    Elevenlabs,
+    Imagen,
+    Huggingface,
+}
+
+/// `spec.role` (Provider) and `spec.providers[].role` (AgentRuntime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderRoleName {
+    Llm,
+    Embedding,
+    Tts,
+    Stt,
+    Image,
 }
 
 /// `spec.credential` / `spec.credentialsRef`: at most one source.
@@ -87,6 +120,12 @@ pub struct ProviderDefaultsSpec {
     pub context_window: Option<u32>,
     #[serde(default)]
     pub truncation_strategy: Option<TruncationStrategy>,
+    /// Go duration capping a non-streaming provider call.
+    #[serde(default)]
+    pub request_timeout: Option<String>,
+    /// Go duration a stream may stay silent before it is aborted.
+    #[serde(default)]
+    pub stream_idle_timeout: Option<String>,
 }
 
 /// `defaults.truncationStrategy`.

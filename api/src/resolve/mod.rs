@@ -2,6 +2,8 @@
 //! the plain values of [`crate::resolved`].
 
 mod auth;
+mod facade;
+mod inert;
 mod pack;
 mod provider;
 
@@ -12,42 +14,60 @@ use serde_json::Value;
 use crate::duration::parse_duration;
 use crate::error::ConfigError;
 use crate::index::{Entry, Index, Origin};
-use crate::manifest::AgentRuntime;
-use crate::manifest::agent_runtime::{
-    FacadeTypeName, HandlerName, ModeName, SessionSpec, SessionStoreName,
-};
-use crate::resolved::{
-    Agent, Facade, FacadeType, Handler, Mode, ResolvedConfig, Session, SessionStore,
-};
+use crate::manifest::agent_runtime::{ModeName, OutputFormatName, SessionSpec, SessionStoreName};
+use crate::manifest::{AgentRuntime, MetadataExt as _};
+use crate::resolved::{Agent, Mode, Notice, OutputFormat, ResolvedConfig, Session, SessionStore};
 
-/// Omnia's CRD default for `spec.session.ttl`.
-const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-/// Omnia's CRD default for `spec.facade.port`.
-const DEFAULT_FACADE_PORT: u16 = 8080;
+/// The seed documents' default for `spec.session.ttl`.
+const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(60 * 60);
+/// Omnia's CRD default for `spec.context.ttl`.
+const DEFAULT_CONTEXT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// The key tried when `session.storeRef` names no key.
 const DEFAULT_STORE_KEY: &str = "url";
 
 /// Resolves every AgentRuntime of `index`, in file order.
 pub(crate) fn resolve(index: &Index) -> Result<ResolvedConfig, ConfigError> {
-    let agents = index
-        .agents
-        .iter()
-        .map(|entry| resolve_agent(entry, index))
-        .collect::<Result<_, _>>()?;
-    Ok(ResolvedConfig { agents })
+    let mut notices = index.notices.clone();
+    let mut agents = Vec::with_capacity(index.agents.len());
+    for entry in &index.agents {
+        agents.push(resolve_agent(entry, index, &mut notices)?);
+        notices.extend(inert::notice(
+            &entry.origin,
+            &inert::agent_runtime(&entry.obj.spec),
+        ));
+    }
+    for entry in index.providers.values() {
+        notices.extend(inert::notice(
+            &entry.origin,
+            &inert::provider(&entry.obj.spec),
+        ));
+    }
+    for entry in index.packs.values() {
+        notices.extend(inert::notice(
+            &entry.origin,
+            &inert::prompt_pack(&entry.obj.spec),
+        ));
+    }
+    Ok(ResolvedConfig { agents, notices })
 }
 
-fn resolve_agent(entry: &Entry<AgentRuntime>, index: &Index) -> Result<Agent, ConfigError> {
+fn resolve_agent(
+    entry: &Entry<AgentRuntime>,
+    index: &Index,
+    notices: &mut Vec<Notice>,
+) -> Result<Agent, ConfigError> {
     let origin = &entry.origin;
     let agent = &*entry.obj;
     let spec = &agent.spec;
-    let namespace = agent.metadata.namespace();
+    let namespace = agent.metadata.namespace_or_default();
     let mode = match spec.mode {
         Some(ModeName::Function) => Mode::Function,
         Some(ModeName::Agent) | None => Mode::Agent,
     };
-    let facade = resolve_facade(origin, agent, mode)?;
+    let (facades, primary) = facade::resolve(origin, agent, mode)?;
+    let facade = facades[primary].clone();
     check_schemas(origin, agent, mode)?;
+    let output_format = resolve_output_format(origin, agent, mode)?;
     let pack = pack::resolve(origin, namespace, &spec.prompt_pack_ref, index)?;
     let providers = provider::resolve(entry, mode, facade.handler, index)?;
     if let Some(tools) = &spec.tool_registry_ref {
@@ -65,15 +85,17 @@ fn resolve_agent(entry: &Entry<AgentRuntime>, index: &Index) -> Result<Agent, Co
             ));
         }
     }
-    let auth = auth::resolve(entry, index)?;
-    let session = resolve_session(origin, namespace, spec.session.as_ref(), index)?;
+    let auth = auth::resolve(entry, index, notices)?;
+    let session = resolve_session(origin, namespace, agent, index)?;
     let replicas = resolve_replicas(origin, agent)?;
     Ok(Agent {
-        name: agent.metadata.name.clone(),
+        name: agent.metadata.name_str().to_owned(),
         namespace: namespace.to_owned(),
         source: origin.file.clone(),
         mode,
         facade,
+        facades,
+        output_format,
         input_schema: spec.input_schema.clone(),
         output_schema: spec.output_schema.clone(),
         pack,
@@ -85,43 +107,24 @@ fn resolve_agent(entry: &Entry<AgentRuntime>, index: &Index) -> Result<Agent, Co
     })
 }
 
-/// `spec.facade`, with the CRD's rule that functions are not served over WebSocket.
-fn resolve_facade(
+/// `spec.outputFormat`: function mode only (Omnia's CEL rule), default `json_schema`.
+fn resolve_output_format(
     origin: &Origin,
     agent: &AgentRuntime,
     mode: Mode,
-) -> Result<Facade, ConfigError> {
-    let spec = agent.spec.facade.as_ref();
-    // Omnia defaults the type to websocket, which function mode then rejects; defaulting a
-    // function to grpc instead spares users a field that has only one valid value.
-    let kind = match spec.and_then(|f| f.kind) {
-        Some(FacadeTypeName::Websocket) => FacadeType::Websocket,
-        Some(FacadeTypeName::Grpc) => FacadeType::Grpc,
-        Some(FacadeTypeName::Rest) => FacadeType::Rest,
-        Some(FacadeTypeName::A2a) => FacadeType::A2a,
-        None if mode == Mode::Function => FacadeType::Grpc,
-        None => FacadeType::Websocket,
-    };
-    if mode == Mode::Function && kind == FacadeType::Websocket {
-        return Err(origin.error(
-            "spec.facade.type",
-            "function mode cannot use the websocket facade: use grpc (or rest)",
-        ));
+) -> Result<Option<OutputFormat>, ConfigError> {
+    match (mode, agent.spec.output_format) {
+        (Mode::Agent, Some(_)) => Err(origin.error(
+            "spec.outputFormat",
+            "only allowed when spec.mode is function (this AgentRuntime is in agent mode)",
+        )),
+        (Mode::Agent, None) => Ok(None),
+        (Mode::Function, format) => Ok(Some(match format {
+            Some(OutputFormatName::JsonSchema) | None => OutputFormat::JsonSchema,
+            Some(OutputFormatName::Json) => OutputFormat::Json,
+            Some(OutputFormatName::Text) => OutputFormat::Text,
+        })),
     }
-    let port = spec.and_then(|f| f.port).unwrap_or(DEFAULT_FACADE_PORT);
-    if port == 0 {
-        return Err(origin.error("spec.facade.port", "must be between 1 and 65535"));
-    }
-    let handler = match spec.and_then(|f| f.handler) {
-        Some(HandlerName::Runtime) | None => Handler::Runtime,
-        Some(HandlerName::Demo) => Handler::Demo,
-        Some(HandlerName::Echo) => Handler::Echo,
-    };
-    Ok(Facade {
-        kind,
-        port,
-        handler,
-    })
 }
 
 /// The CRD's CEL rules on the schemas, and that each schema compiles.
@@ -160,10 +163,34 @@ fn compile_schema(origin: &Origin, field: &str, schema: &Value) -> Result<(), Co
     })
 }
 
+/// The seed's `spec.session` or Omnia's `spec.context` (one of them), each with its own default
+/// TTL.
 fn resolve_session(
     origin: &Origin,
     namespace: &str,
+    agent: &AgentRuntime,
+    index: &Index,
+) -> Result<Session, ConfigError> {
+    let (field, spec, default_ttl) = match (&agent.spec.session, &agent.spec.context) {
+        (Some(_), Some(_)) => {
+            return Err(origin.error(
+                "spec.context",
+                "set only one of spec.session (seed shape) and spec.context (Omnia's shape)",
+            ));
+        }
+        (Some(s), None) => ("spec.session", Some(s), DEFAULT_SESSION_TTL),
+        (None, Some(c)) => ("spec.context", Some(c), DEFAULT_CONTEXT_TTL),
+        (None, None) => ("spec.context", None, DEFAULT_CONTEXT_TTL),
+    };
+    resolve_store(origin, namespace, field, spec, default_ttl, index)
+}
+
+fn resolve_store(
+    origin: &Origin,
+    namespace: &str,
+    field: &str,
     spec: Option<&SessionSpec>,
+    default_ttl: Duration,
     index: &Index,
 ) -> Result<Session, ConfigError> {
     let kind = match spec.and_then(|s| s.kind) {
@@ -172,8 +199,8 @@ fn resolve_session(
         Some(SessionStoreName::Postgres) => SessionStore::Postgres,
     };
     let ttl = match spec.and_then(|s| s.ttl.as_deref()) {
-        Some(text) => parse_duration(text).map_err(|e| origin.error("spec.session.ttl", e))?,
-        None => DEFAULT_SESSION_TTL,
+        Some(text) => parse_duration(text).map_err(|e| origin.error(format!("{field}.ttl"), e))?,
+        None => default_ttl,
     };
     let store = spec.and_then(|s| s.store_ref.as_ref());
     let store_url = match store {

@@ -5,8 +5,8 @@ use serde_json::Value;
 use crate::error::ConfigError;
 use crate::index::{Index, Origin};
 use crate::manifest::agent_runtime::PromptPackRef;
-use crate::manifest::json_type;
 use crate::manifest::prompt_pack::PackSourceType;
+use crate::manifest::{MetadataExt as _, json_type};
 use crate::resolved::PackSource;
 
 /// The ConfigMap key Omnia's operator writes the compiled pack under.
@@ -80,13 +80,13 @@ pub(super) fn resolve(
             let text = format!(
                 "{}: PromptPack {} spec.source.inline",
                 entry.origin.file.display(),
-                pack.metadata.name
+                pack.metadata.name_str()
             );
             (inline.clone(), text)
         }
     };
     Ok(PackSource {
-        name: pack.metadata.name.clone(),
+        name: pack.metadata.name_str().to_owned(),
         version: pack.spec.version.clone(),
         document,
         origin: origin_text,

@@ -8,11 +8,11 @@ use crate::index::{Entry, Index, Origin};
 use crate::manifest::agent_runtime::InlineProvider;
 use crate::manifest::common::{Decimal, SecretKeyRef};
 use crate::manifest::provider::{
-    CredentialSpec, PricingSpec, ProviderDefaultsSpec, ProviderTypeName,
+    CredentialSpec, PricingSpec, ProviderDefaultsSpec, ProviderRoleName, ProviderTypeName,
 };
-use crate::manifest::{AgentRuntime, Provider as ProviderResource, Secret};
+use crate::manifest::{AgentRuntime, MetadataExt as _, Provider as ProviderResource, Secret};
 use crate::resolved::{
-    Handler, MockScenario, Mode, Pricing, Provider, ProviderDefaults, ProviderType,
+    Handler, MockScenario, Mode, Pricing, Provider, ProviderDefaults, ProviderRole, ProviderType,
 };
 
 /// An API key with this value is a placeholder from an example, not a credential.
@@ -37,7 +37,7 @@ pub(super) fn resolve(
 ) -> Result<Providers, ConfigError> {
     let origin = &entry.origin;
     let spec = &entry.obj.spec;
-    let namespace = entry.obj.metadata.namespace();
+    let namespace = entry.obj.metadata.namespace_or_default();
     let sources = [
         (!spec.providers.is_empty(), "spec.providers"),
         (spec.provider_ref.is_some(), "spec.providerRef"),
@@ -59,6 +59,19 @@ pub(super) fn resolve(
             let field = format!("spec.providers[{i}].providerRef.name");
             let ns = item.provider_ref.namespace.as_deref().unwrap_or(namespace);
             let provider = by_reference(origin, &field, ns, &item.provider_ref.name, index)?;
+            // Omnia's controller checks the binding's role against the Provider's (default llm).
+            let wanted = item.role.map_or(ProviderRole::Llm, role);
+            if provider.role != wanted {
+                return Err(origin.error(
+                    format!("spec.providers[{i}].role"),
+                    format!(
+                        "Provider `{}` has role {} but this binding needs {}",
+                        item.provider_ref.name,
+                        provider.role.as_str(),
+                        wanted.as_str()
+                    ),
+                ));
+            }
             named.insert(item.name.clone(), provider);
         }
         let only = || (named.len() == 1).then(|| named.values().next()).flatten();
@@ -76,6 +89,17 @@ pub(super) fn resolve(
                 ));
             }
         };
+        if default.role != ProviderRole::Llm {
+            return Err(origin.error(
+                "spec.providers",
+                format!(
+                    "the default provider `{}` has role {}: the agent's default provider must \
+                     be an llm",
+                    default.name,
+                    default.role.as_str()
+                ),
+            ));
+        }
         return Ok(Providers { default, named });
     }
     let single = if let Some(reference) = &spec.provider_ref {
@@ -109,6 +133,8 @@ fn none() -> Provider {
     Provider {
         name: "none".to_owned(),
         kind: ProviderType::Mock,
+        role: ProviderRole::Llm,
+        headers: BTreeMap::new(),
         model: String::new(),
         base_url: None,
         api_key: None,
@@ -141,7 +167,7 @@ fn by_reference(
 fn from_resource(entry: &Entry<ProviderResource>, index: &Index) -> Result<Provider, ConfigError> {
     let origin = &entry.origin;
     let spec = &entry.obj.spec;
-    let namespace = entry.obj.metadata.namespace();
+    let namespace = entry.obj.metadata.namespace_or_default();
     let kind = fold(spec.kind);
     let sources = [
         (spec.secret_ref.is_some(), "spec.secretRef"),
@@ -183,8 +209,10 @@ fn from_resource(entry: &Entry<ProviderResource>, index: &Index) -> Result<Provi
         None => Vec::new(),
     };
     Ok(Provider {
-        name: entry.obj.metadata.name.clone(),
+        name: entry.obj.metadata.name_str().to_owned(),
         kind,
+        role: spec.role.map_or(ProviderRole::Llm, role),
+        headers: spec.headers.clone(),
         model: spec.model.clone().unwrap_or_default(),
         base_url: spec.base_url.clone(),
         api_key,
@@ -233,6 +261,8 @@ fn from_inline(
     Ok(Provider {
         name: "inline".to_owned(),
         kind,
+        role: ProviderRole::Llm,
+        headers: BTreeMap::new(),
         model: inline.model.clone().unwrap_or_default(),
         base_url: inline.base_url.clone(),
         api_key,
@@ -254,6 +284,22 @@ fn fold(name: ProviderTypeName) -> ProviderType {
         ProviderTypeName::Bedrock => ProviderType::Bedrock,
         ProviderTypeName::Vertex => ProviderType::Vertex,
         ProviderTypeName::AzureAi => ProviderType::AzureAi,
+        ProviderTypeName::Vllm => ProviderType::Vllm,
+        ProviderTypeName::Voyageai => ProviderType::VoyageAi,
+        ProviderTypeName::Cartesia => ProviderType::Cartesia,
+        ProviderTypeName::Elevenlabs => ProviderType::ElevenLabs,
+        ProviderTypeName::Imagen => ProviderType::Imagen,
+        ProviderTypeName::Huggingface => ProviderType::HuggingFace,
+    }
+}
+
+fn role(name: ProviderRoleName) -> ProviderRole {
+    match name {
+        ProviderRoleName::Llm => ProviderRole::Llm,
+        ProviderRoleName::Embedding => ProviderRole::Embedding,
+        ProviderRoleName::Tts => ProviderRole::Tts,
+        ProviderRoleName::Stt => ProviderRole::Stt,
+        ProviderRoleName::Image => ProviderRole::Image,
     }
 }
 

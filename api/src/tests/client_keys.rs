@@ -1,12 +1,13 @@
 //! `externalAuth`: client-key Secrets, OIDC and edge trust.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{FUNCTION, agent_error, agent_ok};
-use crate::JwksSource;
+use super::{FUNCTION, agent_error, agent_ok, load_agent};
+use crate::{JwksSource, NoticeLevel};
 
 const DIGEST: [u8; 32] = [7; 32];
 
@@ -23,106 +24,178 @@ fn key_secret(name: &str, agent: &str, body: &str) -> String {
     )
 }
 
-fn digest_text() -> String {
-    STANDARD.encode(DIGEST)
+/// `data:` lines as Kubernetes stores them: each value base64-encoded once.
+fn data(entries: &[(&str, &[u8])]) -> String {
+    let mut out = String::from("data:");
+    for (key, value) in entries {
+        out.push_str(&format!("\n  {key}: {}", STANDARD.encode(value)));
+    }
+    out
+}
+
+/// The warnings of a load, as text.
+fn warnings(config: &crate::ResolvedConfig) -> Vec<&str> {
+    config
+        .notices
+        .iter()
+        .filter(|n| n.level == NoticeLevel::Warning)
+        .map(|n| n.message.as_str())
+        .collect()
 }
 
 #[test]
-fn client_key_from_string_data_with_expiry_scopes_and_role() {
-    let body = format!(
-        "stringData:\n  keyHash: {}\n  expiresAt: '2030-01-01T00:00:00Z'\n  scopes: 'functions:invoke, sessions:read media'\n  role: editor",
-        digest_text()
-    );
+fn omnia_key_secret_with_raw_digest_claims_and_expiry_loads() {
+    let body = data(&[
+        ("keyHash", &DIGEST),
+        ("scopes", br#"{"role": "editor", "tenant": "acme"}"#),
+        ("expiresAt", b"2030-01-01T00:00:00Z"),
+    ]);
     let agent = agent_ok(
         &with_auth("{clientKeys: {}}"),
-        &key_secret("k1", "a", &body),
+        &key_secret("agent-a-clientkey-ci", "a", &body),
     );
     let policy = agent.auth.client_keys.unwrap();
-    assert_eq!(policy.keys.len(), 1);
     let key = &policy.keys[0];
-    assert_eq!(key.name, "k1");
+    assert_eq!(
+        key.id, "ci",
+        "the id is the name after agent-<agent>-clientkey-"
+    );
+    assert_eq!(key.secret, "agent-a-clientkey-ci");
     assert_eq!(key.sha256, DIGEST);
     assert_eq!(key.expires_at_unix, Some(1_893_456_000));
-    assert_eq!(key.scopes, ["functions:invoke", "sessions:read", "media"]);
-    assert_eq!(key.role.as_deref(), Some("editor"));
+    assert_eq!(key.claims["role"], "editor");
+    assert_eq!(key.claims["tenant"], "acme");
 }
 
 #[test]
-fn client_key_from_data_is_decoded_twice() {
-    // In `data`, Kubernetes base64-encodes the base64 text of the digest once more.
-    let body = format!("data:\n  keyHash: {}", STANDARD.encode(digest_text()));
-    let spec = with_auth("{clientKeys: {defaultRole: viewer, trustEndUserHeader: true}}");
-    let policy = agent_ok(&spec, &key_secret("k2", "a", &body))
+fn key_without_claims_gets_the_default_role_viewer() {
+    let body = data(&[("keyHash", &DIGEST)]);
+    let policy = agent_ok(&with_auth("{clientKeys: {}}"), &key_secret("k", "a", &body))
+        .auth
+        .client_keys
+        .unwrap();
+    assert_eq!(policy.default_role, "viewer");
+    assert_eq!(
+        policy.keys[0].id, "k",
+        "a name not in Omnia's pattern is the id"
+    );
+    assert_eq!(
+        policy.keys[0].claims,
+        BTreeMap::from([("role".to_owned(), "viewer".to_owned())])
+    );
+    let spec = with_auth("{clientKeys: {defaultRole: editor, trustEndUserHeader: true}}");
+    let policy = agent_ok(&spec, &key_secret("k", "a", &body))
         .auth
         .client_keys
         .unwrap();
     assert!(policy.trust_end_user_header);
-    assert_eq!(policy.default_role.as_deref(), Some("viewer"));
-    assert_eq!(policy.keys[0].sha256, DIGEST);
-    assert_eq!(policy.keys[0].expires_at_unix, None);
-    assert!(policy.keys[0].scopes.is_empty());
-    // No role on the key: the policy's default applies.
-    assert_eq!(policy.keys[0].role.as_deref(), Some("viewer"));
+    assert_eq!(policy.keys[0].claims["role"], "editor");
 }
 
 #[test]
-fn wrong_length_hash_is_an_error_naming_the_secret() {
-    let body = format!("stringData:\n  keyHash: {}", STANDARD.encode([1u8; 20]));
-    let e = agent_error(
-        &with_auth("{clientKeys: {}}"),
-        &key_secret("short", "a", &body),
-    );
-    assert_eq!(e.object.as_deref(), Some("Secret short"));
-    assert_eq!(e.document, Some(5));
-    assert_eq!(e.field_path(), Some("stringData.keyHash"));
-    assert_eq!(
-        e.reason(),
-        "decodes to 20 bytes; a SHA-256 digest is 32 bytes"
-    );
+fn malformed_key_secrets_are_left_out_with_a_warning_and_the_others_still_load() {
+    let good = key_secret("good", "a", &data(&[("keyHash", &DIGEST)]));
+    // Base64 text of the digest, encoded again by `data`: 44 bytes, not the raw digest.
+    let text = STANDARD.encode(DIGEST);
+    let cases = [
+        (
+            "double",
+            data(&[("keyHash", text.as_bytes())]),
+            "data.keyHash",
+        ),
+        (
+            "hex",
+            data(&[("keyHash", "07".repeat(32).as_bytes())]),
+            "data.keyHash",
+        ),
+        ("nohash", data(&[("scopes", b"{}")]), "data.keyHash"),
+        (
+            "words",
+            data(&[("keyHash", &DIGEST), ("scopes", b"functions:invoke media")]),
+            "data.scopes",
+        ),
+        (
+            "when",
+            data(&[("keyHash", &DIGEST), ("expiresAt", b"tomorrow")]),
+            "data.expiresAt",
+        ),
+    ];
+    for (name, body, field) in cases {
+        let extra = format!("{good}{}", key_secret(name, "a", &body));
+        let config = load_agent(&with_auth("{clientKeys: {}}"), &extra).unwrap();
+        let keys = &config.agents[0].auth.client_keys.as_ref().unwrap().keys;
+        assert_eq!(keys.len(), 1, "{name}: only the good key loads");
+        assert_eq!(keys[0].id, "good");
+        let warnings = warnings(&config);
+        assert_eq!(warnings.len(), 1, "{name}: {warnings:?}");
+        assert!(
+            warnings[0].contains(&format!("(Secret {name}): {field}:")),
+            "{name}: {}",
+            warnings[0]
+        );
+    }
 }
 
 #[test]
-fn hash_that_is_not_base64_is_an_error() {
-    // In `data` the value decodes once to text that is not base64.
-    let body = format!("data:\n  keyHash: {}", STANDARD.encode("not base64!"));
-    let e = agent_error(
-        &with_auth("{clientKeys: {}}"),
-        &key_secret("bad", "a", &body),
+fn secret_owned_by_another_agent_runtime_uid_is_not_this_agents_key() {
+    let owned = |name: &str, uid: &str| {
+        key_secret(name, "a", &data(&[("keyHash", &DIGEST)])).replace(
+            "  labels:",
+            &format!(
+                "  ownerReferences:\n  - {{apiVersion: omnia.altairalabs.ai/v1alpha1, \
+                 kind: AgentRuntime, name: a, uid: {uid}}}\n  labels:"
+            ),
+        )
+    };
+    let extra = format!("{}{}", owned("mine", "uid-a"), owned("planted", "uid-b"));
+    let spec = with_auth("{clientKeys: {}}");
+    let text = super::manifest(&spec, &extra).replacen(
+        "metadata: {name: a}",
+        "metadata: {name: a, uid: uid-a}",
+        1,
     );
-    assert_eq!(e.field_path(), Some("data.keyHash"));
+    let config = crate::load_str("test.yaml", &text).unwrap();
+    let keys = &config.agents[0].auth.client_keys.as_ref().unwrap().keys;
+    let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["mine"]);
+    let warnings = warnings(&config);
     assert!(
-        e.reason()
-            .starts_with("not the base64 text of a SHA-256 digest"),
-        "{e}"
+        warnings[0].contains("(Secret planted): not a client key of AgentRuntime a"),
+        "{warnings:?}"
     );
 }
 
 #[test]
-fn missing_hash_is_an_error() {
-    let e = agent_error(
-        &with_auth("{apiKeys: {}}"),
-        &key_secret("nohash", "a", "stringData: {role: admin}"),
+fn secret_owned_by_an_agent_runtime_of_another_name_is_not_this_agents_key() {
+    let body = data(&[("keyHash", &DIGEST)]);
+    let extra = key_secret("theirs", "a", &body).replace(
+        "  labels:",
+        "  ownerReferences:\n  - {apiVersion: omnia.altairalabs.ai/v1alpha1, kind: AgentRuntime, \
+         name: b, uid: u}\n  labels:",
     );
-    assert_eq!(e.field_path(), Some("data.keyHash"));
-}
-
-#[test]
-fn bad_expiry_is_an_error() {
-    let body = format!(
-        "stringData:\n  keyHash: {}\n  expiresAt: tomorrow",
-        digest_text()
-    );
-    let e = agent_error(&with_auth("{clientKeys: {}}"), &key_secret("k", "a", &body));
-    assert_eq!(e.field_path(), Some("stringData.expiresAt"));
+    let config = load_agent(&with_auth("{clientKeys: {}}"), &extra).unwrap();
     assert!(
-        e.reason().starts_with("`tomorrow` is not an RFC 3339 time"),
-        "{e}"
+        config.agents[0]
+            .auth
+            .client_keys
+            .as_ref()
+            .unwrap()
+            .keys
+            .is_empty()
     );
+    assert_eq!(warnings(&config).len(), 1);
+}
+
+#[test]
+fn shared_token_is_refused_pointing_to_client_keys() {
+    let e = agent_error(&with_auth("{sharedToken: {secretRef: {name: tok}}}"), "");
+    assert_eq!(e.field_path(), Some("spec.externalAuth.sharedToken"));
+    assert!(e.reason().contains("clientKeys"), "{e}");
 }
 
 #[test]
 fn only_keys_labelled_for_this_agent_are_collected() {
-    let body = format!("stringData: {{keyHash: {}}}", digest_text());
+    let body = data(&[("keyHash", &DIGEST)]);
     let other_agent = key_secret("theirs", "b", &body);
     let other_ns = key_secret("elsewhere", "a", &body)
         .replace("  name: elsewhere", "  name: elsewhere\n  namespace: x");
@@ -134,8 +207,8 @@ fn only_keys_labelled_for_this_agent_are_collected() {
         .auth
         .client_keys
         .unwrap();
-    let names: Vec<&str> = policy.keys.iter().map(|k| k.name.as_str()).collect();
-    assert_eq!(names, ["ours"]);
+    let ids: Vec<&str> = policy.keys.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["ours"]);
 }
 
 #[test]

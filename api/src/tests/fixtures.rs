@@ -13,7 +13,7 @@ fn summarizer_loads_as_a_function() {
     let agent = config.agent("summarizer").unwrap();
     assert_eq!(agent.namespace, "my-workspace");
     assert_eq!(agent.mode, Mode::Function);
-    assert_eq!(agent.facade.kind, FacadeType::Grpc);
+    assert_eq!(agent.facade.kind, FacadeType::Function);
     assert_eq!(agent.facade.port, 8080);
     assert_eq!(agent.facade.handler, Handler::Runtime);
     assert_eq!(agent.source, fixture("summarizer.yaml"));
@@ -108,7 +108,7 @@ fn echo_function_directory_loads_unchanged() {
     assert_eq!(agent.name, "echo-function");
     assert_eq!(agent.namespace, "default");
     assert_eq!(agent.mode, Mode::Function);
-    assert_eq!(agent.facade.kind, FacadeType::Rest);
+    assert_eq!(agent.facade.kind, FacadeType::Function);
     assert_eq!(agent.replicas, 1);
     assert_eq!(agent.source, fixture("echo-function/agentruntime.yaml"));
     assert_eq!(agent.pack.name, "echo-pack");

@@ -25,12 +25,13 @@ fn bad_enum_value_names_the_field_and_the_choices() {
     assert_eq!(e.field_path(), Some("spec.facade.type"));
     assert_eq!(
         e.reason(),
-        "unknown variant `socket`, expected one of `websocket`, `grpc`, `rest`, `a2a`"
+        "unknown variant `socket`, expected one of `websocket`, `grpc`, `rest`, `a2a`, `mcp`, \
+         `custom`"
     );
     assert_eq!(
         e.to_string(),
         "test.yaml: document 1 (AgentRuntime a): spec.facade.type: unknown variant `socket`, \
-         expected one of `websocket`, `grpc`, `rest`, `a2a`"
+         expected one of `websocket`, `grpc`, `rest`, `a2a`, `mcp`, `custom`"
     );
 }
 
@@ -76,18 +77,58 @@ fn exported_metadata_and_status_are_accepted() {
 }
 
 #[test]
-fn unknown_kind_is_an_error_naming_it() {
+fn metadata_exported_from_a_cluster_loads() {
+    let text = manifest(FUNCTION, "").replace(
+        "metadata: {name: a}",
+        "metadata:\n  name: a\n  generateName: a-\n  uid: 1f0c\n  resourceVersion: '42'\n  \
+         finalizers: [omnia.altairalabs.ai/finalizer]\n  ownerReferences:\n  - {apiVersion: v1, \
+         kind: Namespace, name: default, uid: ns-1, controller: true}\n  managedFields:\n  - \
+         {manager: kubectl, operation: Apply, apiVersion: omnia.altairalabs.ai/v1alpha1, \
+         fieldsType: FieldsV1, fieldsV1: {f:spec: {}}}\n  selfLink: /x",
+    );
+    let config = load_str("test.yaml", &text).unwrap();
+    assert_eq!(config.agents[0].name, "a");
+}
+
+#[test]
+fn kinds_the_gateway_does_not_use_are_skipped_with_a_notice() {
+    let others = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n\
+                  ---\napiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n\
+                  ---\napiVersion: omnia.altairalabs.ai/v1alpha1\nkind: Workspace\n\
+                  metadata: {name: w}\nspec: {displayName: W}\n\
+                  ---\napiVersion: omnia.altairalabs.ai/v1alpha1\nkind: ToolPolicy\n\
+                  metadata: {name: t}\nspec: {anything: [1, 2]}\n";
+    let config = load_str("test.yaml", &format!("{}{others}", manifest(FUNCTION, ""))).unwrap();
+    assert_eq!(config.agents.len(), 1);
+    let notices: Vec<&str> = config.notices.iter().map(|n| n.message.as_str()).collect();
+    assert_eq!(
+        notices,
+        [
+            "test.yaml: document 5 (Deployment d): skipped: kind Deployment (apps/v1) \
+             configures nothing served here",
+            "test.yaml: document 6 (Namespace demo): skipped: kind Namespace (v1) configures \
+             nothing served here",
+            "test.yaml: document 7 (Workspace w): skipped: kind Workspace \
+             (omnia.altairalabs.ai/v1alpha1) configures nothing served here",
+            "test.yaml: document 8 (ToolPolicy t): skipped: kind ToolPolicy \
+             (omnia.altairalabs.ai/v1alpha1) configures nothing served here",
+        ]
+    );
+}
+
+#[test]
+fn unknown_kind_in_omnias_group_is_an_error_naming_it() {
     let text = format!(
-        "{}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\n",
+        "{}---\napiVersion: omnia.altairalabs.ai/v1alpha1\nkind: AgentRuntim\nmetadata: {{name: d}}\n",
         manifest(FUNCTION, "")
     );
     let e = load_str("test.yaml", &text).unwrap_err();
     assert_eq!(e.document, Some(5));
-    assert_eq!(e.object.as_deref(), Some("Deployment d"));
+    assert_eq!(e.object.as_deref(), Some("AgentRuntim d"));
     assert_eq!(e.field_path(), Some("kind"));
     assert!(
         e.reason()
-            .starts_with("unsupported kind `Deployment` (apiVersion `apps/v1`)"),
+            .starts_with("unknown kind `AgentRuntim` in omnia.altairalabs.ai"),
         "{e}"
     );
 }

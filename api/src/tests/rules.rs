@@ -47,7 +47,7 @@ fn function_rejects_the_websocket_facade() {
     assert_eq!(e.field_path(), Some("spec.facade.type"));
     assert_eq!(
         e.reason(),
-        "function mode cannot use the websocket facade: use grpc (or rest)"
+        "mode 'function' allows only 'rest' (or 'grpc') and 'mcp' facades"
     );
 }
 
@@ -55,7 +55,7 @@ fn function_rejects_the_websocket_facade() {
 fn facade_type_defaults_by_mode() {
     let function = agent_ok(FUNCTION, "");
     assert_eq!(function.mode, Mode::Function);
-    assert_eq!(function.facade.kind, FacadeType::Grpc);
+    assert_eq!(function.facade.kind, FacadeType::Function);
     assert_eq!(function.facade.port, 8080);
     let agent = agent_ok(AGENT, "");
     assert_eq!(agent.mode, Mode::Agent);

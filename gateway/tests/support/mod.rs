@@ -72,7 +72,7 @@ metadata:
   labels:
     omnia.altairalabs.ai/credential-kind: agent-client-key
     omnia.altairalabs.ai/agent: {agent}
-stringData:
+data:
   keyHash: {hash}
 {extra}",
         hash = key_hash(key)
@@ -113,7 +113,10 @@ spec:
             "old-key",
             KEYED,
             EXPIRED_KEY,
-            "  expiresAt: '2020-01-01T00:00:00Z'\n",
+            &format!(
+                "  expiresAt: {}\n",
+                base64::engine::general_purpose::STANDARD.encode("2020-01-01T00:00:00Z")
+            ),
         ),
     ]
     .join("\n---\n")

@@ -5,13 +5,15 @@
 //! timing. An unknown or expired key is a rejection: opaque bearer tokens belong to this validator
 //! alone (JWT-shaped tokens go to the JWT validators), so there is nobody else to ask.
 
+use std::collections::BTreeMap;
+
 use http::HeaderName;
 use http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::identity::{AuthMethod, Identity};
-use super::{AuthConfigError, unauthorized};
+use super::unauthorized;
 use crate::error::GatewayError;
 
 /// The header naming the end user when [`ClientKeys::trust_end_user_header`] is on.
@@ -26,10 +28,10 @@ pub struct ClientKey {
     pub sha256: [u8; 32],
     /// Unix time (seconds) from which the key is refused; `None` never expires.
     pub expires_at_unix: Option<i64>,
-    /// Scopes granted to callers presenting the key.
-    pub scopes: Vec<String>,
-    /// The caller's role; [`ClientKeys::default_role`] when `None`.
-    pub role: Option<String>,
+    /// Claims of callers presenting the key (Omnia's `data.scopes`); forwarded to the runtime as
+    /// `x-omnia-claim-<name>`. The `role` claim is the caller's role, else
+    /// [`ClientKeys::default_role`].
+    pub claims: BTreeMap<String, String>,
 }
 
 impl ClientKey {
@@ -44,31 +46,8 @@ impl ClientKey {
             name: name.into(),
             sha256,
             expires_at_unix: None,
-            scopes: Vec::new(),
-            role: None,
+            claims: BTreeMap::new(),
         }
-    }
-
-    /// A key from the hex SHA-256 digest Omnia stores in its key Secrets.
-    pub fn from_hex_digest(name: impl Into<String>, hex: &str) -> Result<Self, AuthConfigError> {
-        let name = name.into();
-        let bytes = hex.trim().as_bytes();
-        let mut sha256 = [0u8; 32];
-        if bytes.len() != 64 {
-            return Err(AuthConfigError::Invalid(format!(
-                "client key {name:?}: a SHA-256 digest is 64 hex digits, got {}",
-                bytes.len()
-            )));
-        }
-        for (out, pair) in sha256.iter_mut().zip(bytes.chunks_exact(2)) {
-            let (Some(hi), Some(lo)) = (hex_value(pair[0]), hex_value(pair[1])) else {
-                return Err(AuthConfigError::Invalid(format!(
-                    "client key {name:?}: the digest is not hex"
-                )));
-            };
-            *out = hi << 4 | lo;
-        }
-        Ok(Self::from_digest(name, sha256))
     }
 
     /// The SHA-256 digest of a plaintext key.
@@ -77,18 +56,13 @@ impl ClientKey {
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-}
-
 // The digest is not secret, but there is no reason to print it in logs either.
 impl std::fmt::Debug for ClientKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientKey")
             .field("name", &self.name)
             .field("expires_at_unix", &self.expires_at_unix)
-            .field("scopes", &self.scopes)
-            .field("role", &self.role)
+            .field("claims", &self.claims)
             .finish_non_exhaustive()
     }
 }
@@ -141,8 +115,12 @@ impl ClientKeys {
             return Err(unauthorized("client key expired"));
         }
         let mut identity = Identity::new(key.name.clone(), AuthMethod::ClientKey);
-        identity.scopes = key.scopes.clone();
-        identity.role = key.role.clone().or_else(|| self.default_role.clone());
+        identity.role = key
+            .claims
+            .get("role")
+            .cloned()
+            .or_else(|| self.default_role.clone());
+        identity.claims = key.claims.clone();
         if self.trust_end_user_header {
             identity.end_user = parts
                 .headers
@@ -165,8 +143,10 @@ mod tests {
 
     fn keys() -> ClientKeys {
         let mut reader = ClientKey::from_plaintext("reader", "sk-reader");
-        reader.scopes = vec!["functions:invoke".into()];
-        reader.role = Some("viewer".into());
+        reader.claims = BTreeMap::from([
+            ("role".to_owned(), "viewer".to_owned()),
+            ("tenant".to_owned(), "acme".to_owned()),
+        ]);
         let mut old = ClientKey::from_plaintext("old", "sk-old");
         old.expires_at_unix = Some(NOW - 1);
         let mut soon = ClientKey::from_plaintext("soon", "sk-soon");
@@ -189,13 +169,13 @@ mod tests {
     }
 
     #[test]
-    fn valid_key_admits_with_name_scopes_and_role() {
+    fn valid_key_admits_with_name_claims_and_role_claim() {
         let identity = keys()
             .validate("sk-reader", &parts(None, &[]), NOW)
             .unwrap();
         assert_eq!(identity.subject, "reader");
         assert_eq!(identity.method, AuthMethod::ClientKey);
-        assert_eq!(identity.scopes, ["functions:invoke"]);
+        assert_eq!(identity.claims["tenant"], "acme");
         assert_eq!(identity.role.as_deref(), Some("viewer"));
         assert_eq!(identity.end_user, None);
     }
@@ -247,19 +227,5 @@ mod tests {
         let request = parts(None, &[("x-end-user-id", "alice")]);
         let identity = keys.validate("sk-reader", &request, NOW).unwrap();
         assert_eq!(identity.end_user.as_deref(), Some("alice"));
-    }
-
-    #[test]
-    fn hex_digest_matches_the_plaintext_digest() {
-        // `printf abc | sha256sum`, in upper case to check case does not matter.
-        let hex = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
-        let key = ClientKey::from_hex_digest("abc", hex).unwrap();
-        assert_eq!(key.sha256, ClientKey::digest("abc"));
-    }
-
-    #[test]
-    fn malformed_hex_digest_is_a_config_error() {
-        assert!(ClientKey::from_hex_digest("short", "abc").is_err());
-        assert!(ClientKey::from_hex_digest("not-hex", &"zz".repeat(32)).is_err());
     }
 }

@@ -164,21 +164,6 @@ impl ProviderError {
     }
 }
 
-/// The manifest spelling of a provider type, for messages.
-pub fn type_name(kind: ProviderType) -> &'static str {
-    match kind {
-        ProviderType::Claude => "claude",
-        ProviderType::Openai => "openai",
-        ProviderType::Gemini => "gemini",
-        ProviderType::Ollama => "ollama",
-        ProviderType::Mock => "mock",
-        ProviderType::Echo => "echo",
-        ProviderType::Bedrock => "bedrock",
-        ProviderType::Vertex => "vertex",
-        ProviderType::AzureAi => "azure-ai",
-    }
-}
-
 /// Builds the provider a resolved `Provider` resource describes.
 ///
 /// `echo` and `mock` always build. Every other type has no implementation yet: in dev mode
@@ -208,7 +193,7 @@ pub fn build(
             };
             tracing::warn!(
                 provider = %provider.name,
-                kind = type_name(kind),
+                kind = kind.as_str(),
                 "dev mode: answering with the mock provider because {reason}"
             );
             Ok(Arc::new(MockProvider::new(
@@ -219,7 +204,7 @@ pub fn build(
         }
         kind => Err(ProviderError::Unsupported {
             name: provider.name.clone(),
-            kind: type_name(kind),
+            kind: kind.as_str(),
         }),
     }
 }

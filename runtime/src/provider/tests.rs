@@ -1,6 +1,8 @@
 use bytes::Bytes;
 use futures_util::FutureExt;
-use omnia_api::{MockScenario, Pricing, ProviderDefaults};
+use std::collections::BTreeMap;
+
+use omnia_api::{MockScenario, Pricing, ProviderDefaults, ProviderRole};
 use serde_json::{Value, json};
 
 use super::*;
@@ -13,6 +15,8 @@ fn config(
     omnia_api::Provider {
         name: "my-provider".into(),
         kind,
+        role: ProviderRole::Llm,
+        headers: BTreeMap::new(),
         model: String::new(),
         base_url: None,
         api_key: api_key.map(str::to_owned),
