@@ -16,7 +16,7 @@ use omnia_middleware::ResponseBody;
 use tokio::net::TcpListener;
 use tower::Service;
 
-use crate::metrics::Metrics;
+use crate::metrics::{CountConnection, Metrics};
 
 /// hyper's own header buffer: well above our JSON-answered header limit, so oversized headers
 /// get our 431 body, while a truly absurd header block is still refused by hyper.
@@ -62,20 +62,19 @@ pub async fn serve<S>(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // The connection's metrics handle lives in its service, which hyper drops when
+                // the connection ends however it ends (or when it hands an upgraded one over).
+                let counted = CountConnection::new(
+                    service.clone(),
+                    metrics.as_ref().map(|m| m.connection()),
+                );
                 let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service.clone()))
+                    .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(counted))
                     .into_owned();
                 let connection = graceful.watch(connection);
-                let metrics = metrics.clone();
-                if let Some(m) = &metrics {
-                    m.connection_opened();
-                }
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {
                         tracing::debug!(%error, "connection ended with an error");
-                    }
-                    if let Some(m) = metrics {
-                        m.connection_closed();
                     }
                 });
             }

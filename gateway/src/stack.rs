@@ -19,7 +19,7 @@ use omnia_middleware::{BoxError, ResponseBody};
 use tower::{Layer, Service, ServiceBuilder};
 
 use crate::function::{self, FunctionSpec};
-use crate::metrics::Metrics;
+use crate::metrics::{Connection, Metrics};
 use crate::router::{FunctionRouter, PathRouter, function_name};
 use crate::runtime_client::RuntimeClient;
 
@@ -78,7 +78,8 @@ where
         .service(PathRouter::new(function_calls))
 }
 
-/// Records request counts, latency and in-flight gauges against the agent named in the path.
+/// Records request counts, latency and in-flight gauges against the agent named in the path,
+/// and counts the request's connection under that agent.
 #[derive(Debug, Clone)]
 struct MetricsLayer {
     metrics: Arc<Metrics>,
@@ -115,10 +116,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let in_flight = self
-            .metrics
-            .agent(function_name(request.uri().path()))
-            .start();
+        let in_flight = self.metrics.start(
+            function_name(request.uri().path()),
+            request.extensions().get::<Connection>(),
+        );
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {

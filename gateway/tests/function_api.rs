@@ -414,7 +414,7 @@ async fn runtime_that_does_not_answer_in_time_is_502_runtime_error() {
 }
 
 #[tokio::test]
-async fn output_failing_the_schema_is_502_output_invalid_with_the_raw_output() {
+async fn output_failing_the_schema_is_502_output_invalid_with_the_raw_output_as_an_object() {
     let runtime =
         FakeRuntime::start(Behaviour::Fixed(Bytes::from_static(br#"{"echo": 42}"#))).await;
     let gateway = TestGateway::echo(&runtime).await;
@@ -422,12 +422,32 @@ async fn output_failing_the_schema_is_502_output_invalid_with_the_raw_output() {
     let reply = gateway.call(ECHO, r#"{"message":"hi"}"#).await;
 
     let body = reply.expect_error(502, "output_invalid");
-    assert_eq!(body["raw_output"], r#"{"echo": 42}"#);
+    assert_eq!(
+        body["raw_output"],
+        serde_json::json!({"echo": 42}),
+        "{body}"
+    );
     assert_eq!(
         body["invocation_id"],
         runtime.seen().await[0].invocation_id.as_str()
     );
     assert_eq!(body["errors"][0]["pointer"], "/echo", "{body}");
+}
+
+#[tokio::test]
+async fn output_that_is_not_json_is_502_output_invalid_with_the_raw_output_as_a_string() {
+    let said = "Sure! Here is your JSON: {\"echo\": \"hi\"";
+    let runtime = FakeRuntime::start(Behaviour::Fixed(Bytes::from_static(said.as_bytes()))).await;
+    let gateway = TestGateway::echo(&runtime).await;
+
+    let reply = gateway.call(ECHO, r#"{"message":"hi"}"#).await;
+
+    let body = reply.expect_error(502, "output_invalid");
+    assert_eq!(body["raw_output"], said, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("not JSON"),
+        "{body}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

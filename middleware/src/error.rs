@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use serde::Serialize;
+use serde::de::IgnoredAny;
 
 use crate::body::ResponseBody;
 
@@ -61,7 +62,8 @@ pub enum GatewayError {
     /// The runtime failed, was unreachable, or timed out.
     #[error("{detail}")]
     RuntimeError { detail: String },
-    /// The runtime's output fails the function's `outputSchema`.
+    /// The runtime's output is not JSON or fails the function's `outputSchema`; `raw_output` is
+    /// that output as the runtime sent it.
     #[error("{detail}")]
     OutputInvalid {
         detail: String,
@@ -129,10 +131,7 @@ impl GatewayError {
             Self::InputInvalid { errors, .. } => (Some(errors.as_slice()), None),
             Self::OutputInvalid {
                 errors, raw_output, ..
-            } => (
-                Some(errors.as_slice()),
-                Some(String::from_utf8_lossy(raw_output)),
-            ),
+            } => (Some(errors.as_slice()), Some(raw_output)),
             _ => (None, None),
         };
         let body = ErrorBody {
@@ -140,10 +139,9 @@ impl GatewayError {
             detail: &detail,
             invocation_id,
             errors,
-            raw_output: raw_output.as_deref(),
         };
         // Serialising plain strings into a Vec cannot fail; fall back to a fixed body regardless.
-        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
+        let bytes = encode(&body, raw_output).unwrap_or_else(|_| {
             br#"{"error":"internal_error","detail":"error body could not be encoded"}"#.to_vec()
         });
         let mut response = Response::new(ResponseBody::full(bytes));
@@ -179,8 +177,35 @@ struct ErrorBody<'a> {
     invocation_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [SchemaViolation]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw_output: Option<&'a str>,
+}
+
+/// `body` as JSON, with `raw_output` as its last field when there is one.
+///
+/// Like Omnia's facade, `raw_output` is the model's output as a JSON value when it is valid JSON
+/// (clients read an object as an object), and a JSON string otherwise. A JSON output is spliced
+/// in byte for byte, so the author sees exactly what the model wrote (key order, number text).
+fn encode(body: &ErrorBody<'_>, raw_output: Option<&Bytes>) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = serde_json::to_vec(body)?;
+    let Some(raw) = raw_output else {
+        return Ok(out);
+    };
+    // `out` is a JSON object, so it ends with `}`: reopen it for one more field.
+    out.pop();
+    out.extend_from_slice(b",\"raw_output\":");
+    if is_json(raw) {
+        out.extend_from_slice(raw.trim_ascii());
+    } else {
+        serde_json::to_writer(&mut out, &String::from_utf8_lossy(raw))?;
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+/// Whether `raw` is one JSON document that may go into a response verbatim. The UTF-8 check
+/// comes first because skipping a value does not validate the text inside its strings, and a
+/// response must never carry invalid UTF-8 (such output is sent as a string, lossily).
+fn is_json(raw: &[u8]) -> bool {
+    std::str::from_utf8(raw).is_ok() && serde_json::from_slice::<IgnoredAny>(raw).is_ok()
 }
 
 #[cfg(test)]
@@ -222,9 +247,52 @@ mod tests {
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         let body = body_json(response).await;
         assert_eq!(body["error"], "output_invalid");
-        assert_eq!(body["raw_output"], r#"{"echo":42}"#);
+        assert_eq!(body["raw_output"], serde_json::json!({"echo": 42}));
         assert_eq!(body["invocation_id"], "abc");
         assert_eq!(body["errors"][0]["pointer"], "/echo");
+    }
+
+    fn output_invalid(raw: &'static [u8]) -> GatewayError {
+        GatewayError::OutputInvalid {
+            detail: "output fails outputSchema".into(),
+            errors: Vec::new(),
+            raw_output: Bytes::from_static(raw),
+        }
+    }
+
+    #[tokio::test]
+    async fn json_raw_output_is_spliced_in_as_the_model_wrote_it() {
+        let response = output_invalid(b" {\"zeta\": 1, \"alpha\": [1.50]}\n").into_response();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(
+            text.ends_with(r#","raw_output":{"zeta": 1, "alpha": [1.50]}}"#),
+            "{text}"
+        );
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["raw_output"]["zeta"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_json_scalar_raw_output_stays_a_scalar() {
+        let body = body_json(output_invalid(b"42").into_response()).await;
+        assert_eq!(body["raw_output"], 42);
+        let body = body_json(output_invalid(br#""just text""#).into_response()).await;
+        assert_eq!(body["raw_output"], "just text");
+    }
+
+    #[tokio::test]
+    async fn raw_output_that_is_not_json_is_a_string() {
+        let body = body_json(output_invalid(b"Sure! Here is {\"echo\": 1").into_response()).await;
+        assert_eq!(body["raw_output"], r#"Sure! Here is {"echo": 1"#);
+        let body = body_json(output_invalid(b"").into_response()).await;
+        assert_eq!(body["raw_output"], "");
+    }
+
+    #[tokio::test]
+    async fn raw_output_with_invalid_utf8_is_a_lossy_string_even_inside_json() {
+        let body = body_json(output_invalid(b"\"caf\xff\"").into_response()).await;
+        assert_eq!(body["raw_output"], "\"caf\u{fffd}\"");
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Output validation: checks a successful inner response's body (the runtime's raw output)
 //! against the function's `outputSchema`; a failure becomes 502 `output_invalid` carrying the raw
-//! output so pack authors can see what the model said.
+//! output so pack authors can see what the model said (a JSON value when the output is JSON, a
+//! string when it is not; see `error.rs`).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -138,7 +139,7 @@ mod tests {
         let (status, body) = answer(br#"{"echo":42}"#).await;
         assert_eq!(status, 502);
         assert_eq!(body["error"], "output_invalid");
-        assert_eq!(body["raw_output"], r#"{"echo":42}"#);
+        assert_eq!(body["raw_output"], json!({"echo": 42}));
         assert_eq!(body["invocation_id"], "inv-1");
         assert_eq!(body["errors"][0]["pointer"], "/echo");
     }
