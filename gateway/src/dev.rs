@@ -18,6 +18,9 @@ const EMBEDDED_EXAMPLES: &[&str] = &[
     include_str!("../../examples/summarizer/agentruntime.yaml"),
     include_str!("../../examples/summarizer/promptpack.yaml"),
     include_str!("../../examples/summarizer/provider.yaml"),
+    include_str!("../../examples/summarizer-omnia/agentruntime.yaml"),
+    include_str!("../../examples/summarizer-omnia/promptpack.yaml"),
+    include_str!("../../examples/summarizer-omnia/provider.yaml"),
 ];
 
 /// Loads the manifests under `paths`, or the embedded examples when there are none.

@@ -202,6 +202,13 @@ async fn dev_serves_the_embedded_examples_and_exits_zero_on_sigterm() {
 
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["output"]["echo"], "hello dev");
+    // The guide's summarizer in the seed shape and in Omnia's current shape answer alike.
+    for name in ["summarizer", "summarizer-omnia"] {
+        let path = format!("/functions/{name}");
+        let reply = post_json(facade, &path, r#"{"text":"A long text.","maxWords":20}"#).await;
+        assert_eq!(reply.status, 200, "{name}: {reply:?}");
+        assert!(reply.json()["output"]["summary"].is_string(), "{reply:?}");
+    }
     process.terminate();
     let status = process.wait().await;
     assert!(
@@ -231,6 +238,55 @@ async fn start_up_failure(yaml: &str) -> (String, String) {
         "a broken manifest started; stderr:\n{stderr}"
     );
     (config.display().to_string(), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_skipped_kinds_inert_fields_and_left_out_keys_once_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: demo}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata:\n  name: bad-key\n  labels:\n    \
+         omnia.altairalabs.ai/credential-kind: agent-client-key\n    \
+         omnia.altairalabs.ai/agent: {ECHO}\ndata:\n  keyHash: aGV4\n",
+        echo_yaml().replace(
+            "  mode: function\n",
+            "  mode: function\n  serviceGroup: default\n  externalAuth: {clientKeys: {}}\n",
+        )
+    );
+    let config = write_manifest(dir.path(), "agents.yaml", &yaml);
+    let mut process = Process::spawn(
+        Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"])
+            .env("OMNIA_RUNTIME_ADDRESS", "127.0.0.1:9")
+            .stdout(Stdio::null()),
+        dir.path().join("stderr.log"),
+    );
+    let seen = |needle: &str, stderr: &str| stderr.matches(needle).count();
+    let wanted = [
+        "skipped: kind Namespace (v1) configures nothing served here",
+        "accepted, not yet acted on: spec.serviceGroup",
+        "(Secret bad-key): data.keyHash: holds 3 bytes",
+    ];
+    let stderr = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let stderr = process.stderr();
+            if wanted.iter().all(|w| seen(w, &stderr) > 0) && stderr.contains("serving") {
+                return stderr;
+            }
+            process.assert_running();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("start-up lines never appeared:\n{}", process.stderr()));
+    for line in wanted {
+        assert_eq!(seen(line, &stderr), 1, "{line}\n{stderr}");
+    }
+    process.terminate();
+    assert!(process.wait().await.success());
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ mod client_keys;
 mod credentials;
 mod files;
 mod fixtures;
+mod omnia;
 mod parsing;
 mod providers;
 mod references;
