@@ -119,6 +119,33 @@ spec:
     .join("\n---\n")
 }
 
+/// A function that only admits edge trust (see [`edge_yaml`]).
+pub const EDGE: &str = "edge";
+
+/// The echo example plus [`EDGE`]: the same contract, but `externalAuth.edgeTrust: {}`.
+pub fn edge_yaml() -> String {
+    let agent = format!(
+        "apiVersion: omnia.altairalabs.ai/v1alpha1
+kind: AgentRuntime
+metadata:
+  name: {EDGE}
+spec:
+  mode: function
+  promptPackRef: {{name: echo-pack}}
+  providers: [{{name: default, providerRef: {{name: echo-provider}}}}]
+  externalAuth:
+    edgeTrust: {{}}
+  inputSchema:
+    type: object
+    properties: {{message: {{type: string}}}}
+  outputSchema:
+    type: object
+    properties: {{echo: {{type: string}}}}
+"
+    );
+    [echo_yaml(), agent].join("\n---\n")
+}
+
 /// Loads manifests the way the binary does, from text.
 pub fn load(yaml: &str) -> ResolvedConfig {
     match omnia_api::load_str("test.yaml", yaml) {

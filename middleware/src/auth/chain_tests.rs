@@ -153,10 +153,7 @@ async fn unsecured_jwt_is_rejected_by_the_chain() {
 
 #[tokio::test]
 async fn opaque_token_without_client_keys_is_rejected() {
-    let chain = AuthChain::builder()
-        .allow_unauthenticated(true)
-        .build()
-        .unwrap();
+    let chain = AuthChain::builder().oidc(oidc().await).build().unwrap();
     let detail = rejected(chain.authenticate(&parts(Some("sk-ci"), &[])).await);
     assert_eq!(detail, "client API keys are not accepted here");
 }
@@ -193,17 +190,13 @@ async fn allow_unauthenticated_admits_an_anonymous_identity() {
 
 #[tokio::test]
 async fn non_bearer_scheme_is_no_credential() {
-    let chain = AuthChain::builder()
-        .allow_unauthenticated(true)
-        .build()
-        .unwrap();
-    let mut request = parts(None, &[]);
+    let mut request = parts(None, EDGE_HEADERS);
     request.headers.insert(
         http::header::AUTHORIZATION,
         "Basic dXNlcjpwYXNz".parse().unwrap(),
     );
-    let identity = chain.authenticate(&request).await.unwrap();
-    assert_eq!(identity.method, AuthMethod::Unauthenticated);
+    let identity = edge_only().authenticate(&request).await.unwrap();
+    assert_eq!(identity.method, AuthMethod::EdgeTrust);
 }
 
 #[tokio::test]
@@ -213,4 +206,101 @@ async fn two_validators_claiming_one_issuer_is_a_config_error() {
         .oidc(oidc().await)
         .build();
     assert!(matches!(result, Err(AuthConfigError::Invalid(_))));
+}
+
+// --- OMNIA_FACADE_ALLOW_UNAUTHENTICATED applies to an empty chain only (Omnia's middleware) ---
+
+#[tokio::test]
+async fn allow_unauthenticated_does_not_admit_credential_less_callers_once_a_validator_is_configured()
+ {
+    let chain = AuthChain::builder()
+        .client_keys(ClientKeys::new(vec![ClientKey::from_plaintext(
+            "ci", "sk-ci",
+        )]))
+        .allow_unauthenticated(true)
+        .build()
+        .unwrap();
+    let detail = rejected(chain.authenticate(&parts(None, &[])).await);
+    assert!(detail.starts_with("authentication required"), "{detail}");
+}
+
+#[tokio::test]
+async fn empty_chain_with_allow_unauthenticated_admits_a_token_bearing_caller_anonymously() {
+    // Omnia's middleware skips an empty chain altogether: nothing could check the token.
+    let chain = AuthChain::builder()
+        .allow_unauthenticated(true)
+        .build()
+        .unwrap();
+    let identity = chain
+        .authenticate(&parts(Some("sk-anything"), &[]))
+        .await
+        .unwrap();
+    assert_eq!(identity.method, AuthMethod::Unauthenticated);
+}
+
+// --- Edge trust and a bearer token the chain cannot place ---
+
+fn edge_only() -> AuthChain {
+    AuthChain::builder()
+        .edge_trust(EdgeTrust::default())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn opaque_bearer_nobody_owns_is_refused_even_with_edge_headers() {
+    let detail = rejected(
+        edge_only()
+            .authenticate(&parts(Some("garbage"), EDGE_HEADERS))
+            .await,
+    );
+    assert_eq!(detail, "client API keys are not accepted here");
+}
+
+#[tokio::test]
+async fn unreadable_jwt_is_refused_even_with_edge_headers() {
+    let detail = rejected(
+        edge_only()
+            .authenticate(&parts(Some("abc.def.ghi"), EDGE_HEADERS))
+            .await,
+    );
+    assert_eq!(detail, "the token is not a readable JWT");
+}
+
+#[tokio::test]
+async fn jwt_from_another_issuer_is_refused_with_edge_headers_when_oidc_is_configured() {
+    // Omnia's OIDC validator runs before edge trust and refuses every bearer it cannot verify.
+    let chain = AuthChain::builder()
+        .oidc(oidc().await)
+        .edge_trust(EdgeTrust::default())
+        .build()
+        .unwrap();
+    let token = sign(
+        Algorithm::RS256,
+        RSA2_KEY,
+        Some("rsa-2"),
+        &claims("https://other-idp.test", AUDIENCE, 300),
+    );
+    let detail = rejected(chain.authenticate(&parts(Some(&token), EDGE_HEADERS)).await);
+    assert_eq!(
+        detail,
+        "no validator accepts tokens from issuer \"https://other-idp.test\""
+    );
+}
+
+#[tokio::test]
+async fn edge_forwarded_jwt_is_admitted_as_the_edge_user_when_no_oidc_is_configured() {
+    // Istio `forwardOriginalToken: true`: the JWT the edge verified arrives with its headers.
+    let token = sign(
+        Algorithm::RS256,
+        RSA2_KEY,
+        Some("rsa-2"),
+        &claims("https://other-idp.test", AUDIENCE, 300),
+    );
+    let identity = edge_only()
+        .authenticate(&parts(Some(&token), EDGE_HEADERS))
+        .await
+        .unwrap();
+    assert_eq!(identity.method, AuthMethod::EdgeTrust);
+    assert_eq!(identity.subject, "edge-alice");
 }

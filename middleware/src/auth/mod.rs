@@ -4,7 +4,7 @@
 //! first that admits wins and its [`Identity`] goes into the request extensions; a validator that
 //! sees no credential it owns passes to the next; one that owns a bad credential rejects at once
 //! with `GatewayError::Unauthorized` (401, `WWW-Authenticate: Bearer`). With nothing admitted the
-//! request is refused, unless unauthenticated access is allowed and it carried no credential.
+//! request is refused. Unauthenticated access, when allowed, only opens a chain with no validator.
 //!
 //! Configuration is plain structs ([`ClientKeys`], [`JwtConfig`], [`EdgeTrust`],
 //! [`ManagementKey`]); the gateway converts its manifests into them. Key material is loaded when a
