@@ -1,14 +1,17 @@
-//! The ordered chain of validators (DESIGN.md 4.5).
+//! The ordered chains of validators (DESIGN.md 4.5).
 //!
-//! Order: client keys, OIDC, edge trust, management plane. Each validator owns one kind of
-//! credential: client keys own opaque bearer tokens, an OIDC validator owns JWTs whose
-//! (unverified) `iss` is its issuer, the management plane owns JWTs from `omnia-dashboard`, edge
-//! trust owns its subject header. The first validator that admits wins; one that sees no
-//! credential it owns passes; one that owns a bad credential rejects at once, so a later validator
-//! can never admit a request whose credential was refused. A bearer token nobody owns is refused
-//! at the end of the chain rather than ignored, edge headers or not (one exception: a JWT the edge
-//! forwarded, see [`AuthChain::authenticate`]), and so is a request with no credential at all.
-//! Unauthenticated access, when allowed, opens an empty chain only.
+//! The external chain runs client keys, OIDC, edge trust in that order. Each validator owns one
+//! kind of credential: client keys own opaque bearer tokens, an OIDC validator owns JWTs whose
+//! (unverified) `iss` is its issuer, edge trust owns its subject header. The first validator that
+//! admits wins; one that sees no credential it owns passes; one that owns a bad credential rejects
+//! at once, so a later validator can never admit a request whose credential was refused. A bearer
+//! token nobody owns is refused at the end of the chain rather than ignored, edge headers or not
+//! (one exception: a JWT the edge forwarded, see [`AuthChain::authenticate`]), and so is a request
+//! with no credential at all. Unauthenticated access, when allowed, opens an empty chain only.
+//!
+//! The management chain ([`AuthChain::management`]) runs the management plane alone: as in
+//! Omnia (#1620), dashboard tokens are accepted on the internal listener only, which accepts
+//! nothing else.
 
 use http::request::Parts;
 
@@ -53,6 +56,15 @@ impl AuthChain {
     /// configured).
     pub fn allows_unauthenticated(&self) -> bool {
         self.allow_unauthenticated
+    }
+
+    /// The chain of the internal (management-plane) listener: dashboard tokens only. With no
+    /// management plane configured it refuses every request; it never admits anonymous callers.
+    pub fn management(plane: Option<ManagementPlane>) -> Self {
+        Self {
+            management_plane: plane,
+            ..Self::default()
+        }
     }
 
     /// Whether no validator is configured.
@@ -155,8 +167,8 @@ impl std::fmt::Debug for AuthChain {
     }
 }
 
-/// Assembles an [`AuthChain`]. The chain runs validators in its fixed order whatever the order
-/// of the builder calls.
+/// Assembles an external [`AuthChain`]. The chain runs validators in its fixed order whatever the
+/// order of the builder calls.
 #[derive(Debug)]
 pub struct AuthChainBuilder {
     chain: AuthChain,
@@ -181,12 +193,6 @@ impl AuthChainBuilder {
         self
     }
 
-    /// Enables management-plane (dashboard) tokens.
-    pub fn management_plane(mut self, plane: ManagementPlane) -> Self {
-        self.chain.management_plane = Some(plane);
-        self
-    }
-
     /// With no validator configured, admits every request as [`Identity::anonymous`]
     /// (`OMNIA_FACADE_ALLOW_UNAUTHENTICATED`, for development). Once any validator is configured
     /// this has no effect: a request no validator admits is refused.
@@ -199,7 +205,6 @@ impl AuthChainBuilder {
     pub fn build(self) -> Result<AuthChain, AuthConfigError> {
         let chain = self.chain;
         let mut issuers: Vec<&str> = chain.oidc.iter().map(JwtValidator::issuer).collect();
-        issuers.extend(chain.management_plane.as_ref().map(ManagementPlane::issuer));
         issuers.sort_unstable();
         if let Some(pair) = issuers.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(AuthConfigError::Invalid(format!(

@@ -7,7 +7,9 @@ use crate::auth::client_keys::ClientKey;
 use crate::auth::identity::AuthMethod;
 use crate::auth::jwks::JwksSource;
 use crate::auth::jwt::JwtConfig;
-use crate::auth::management::{MANAGEMENT_AUDIENCE, MANAGEMENT_ISSUER, ManagementKey};
+use crate::auth::management::{
+    MANAGEMENT_AUDIENCE, MANAGEMENT_ISSUER, MANAGEMENT_ORIGIN, ManagementKey,
+};
 use crate::auth::test_support::*;
 
 const EDGE_HEADERS: &[(&str, &str)] = &[("x-user-id", "edge-alice")];
@@ -25,7 +27,7 @@ async fn management() -> ManagementPlane {
         .unwrap()
 }
 
-/// Every validator enabled.
+/// Every external validator enabled.
 async fn full_chain() -> AuthChain {
     AuthChain::builder()
         .client_keys(ClientKeys::new(vec![ClientKey::from_plaintext(
@@ -33,9 +35,15 @@ async fn full_chain() -> AuthChain {
         )]))
         .oidc(oidc().await)
         .edge_trust(EdgeTrust::default())
-        .management_plane(management().await)
         .build()
         .unwrap()
+}
+
+/// A token as the dashboard mints it.
+fn dashboard_token() -> String {
+    let mut claims = claims(MANAGEMENT_ISSUER, MANAGEMENT_AUDIENCE, 300);
+    claims["origin"] = serde_json::json!(MANAGEMENT_ORIGIN);
+    sign(Algorithm::RS256, RSA1_KEY, Some("rsa-1"), &claims)
 }
 
 fn rejected(result: Result<Identity, GatewayError>) -> String {
@@ -108,15 +116,58 @@ async fn edge_headers_admit_without_a_bearer_token() {
 }
 
 #[tokio::test]
-async fn dashboard_token_is_routed_to_the_management_plane() {
-    let claims = claims(MANAGEMENT_ISSUER, MANAGEMENT_AUDIENCE, 300);
-    let token = sign(Algorithm::RS256, RSA1_KEY, None, &claims);
-    let identity = full_chain()
-        .await
-        .authenticate(&parts(Some(&token), &[]))
+async fn dashboard_token_is_refused_by_the_external_chain() {
+    let detail = rejected(
+        full_chain()
+            .await
+            .authenticate(&parts(Some(&dashboard_token()), &[]))
+            .await,
+    );
+    assert_eq!(
+        detail,
+        "no validator accepts tokens from issuer \"omnia-dashboard\""
+    );
+}
+
+#[tokio::test]
+async fn management_chain_admits_a_dashboard_token() {
+    let chain = AuthChain::management(Some(management().await));
+    let identity = chain
+        .authenticate(&parts(Some(&dashboard_token()), &[]))
         .await
         .unwrap();
     assert_eq!(identity.method, AuthMethod::ManagementPlane);
+}
+
+#[tokio::test]
+async fn management_chain_refuses_client_keys_oidc_tokens_and_edge_headers() {
+    let chain = AuthChain::management(Some(management().await));
+    let oidc_token = sign(
+        Algorithm::RS256,
+        RSA1_KEY,
+        Some("rsa-1"),
+        &claims(ISSUER, AUDIENCE, 300),
+    );
+    for token in [Some("sk-ci"), Some(oidc_token.as_str()), None] {
+        let result = chain.authenticate(&parts(token, EDGE_HEADERS)).await;
+        assert!(
+            matches!(result, Err(GatewayError::Unauthorized { .. })),
+            "{token:?} was not refused: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn management_chain_without_a_plane_refuses_everything() {
+    let chain = AuthChain::management(None);
+    assert!(chain.has_no_validators());
+    assert!(
+        chain
+            .authenticate(&parts(Some(&dashboard_token()), &[]))
+            .await
+            .is_err()
+    );
+    assert!(chain.authenticate(&parts(None, &[])).await.is_err());
 }
 
 #[tokio::test]
