@@ -1,5 +1,5 @@
-//! The gateway process: turns the resolved manifests into function routes, binds the facade and
-//! health ports, and runs until shutdown, draining in-flight calls.
+//! The gateway process: turns the resolved manifests into function routes, binds the facade,
+//! internal (management-plane) and health ports, and runs until shutdown, draining in-flight calls.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use omnia_api::ResolvedConfig;
+use omnia_api::{Agent, ResolvedConfig};
 use omnia_middleware::schema::JsonSchema;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::auth_config;
 use crate::function::FunctionSpec;
+use crate::management;
 use crate::metrics::Metrics;
 use crate::runtime_client::{Readiness, RuntimeClient, spawn_health_probe};
 use crate::server;
@@ -23,6 +25,8 @@ use crate::stack::{self, Limits};
 pub struct GatewayOptions {
     pub listen: SocketAddr,
     pub health_listen: SocketAddr,
+    /// The internal listener, which admits management-plane tokens only; `None` for none.
+    pub internal_listen: Option<SocketAddr>,
     /// `host:port` of the runtime's gRPC server.
     pub runtime_address: String,
     pub limits: Limits,
@@ -30,13 +34,19 @@ pub struct GatewayOptions {
     pub call_timeout: Duration,
     /// How long in-flight calls may take to finish after SIGTERM.
     pub drain_timeout: Duration,
-    /// `OMNIA_FACADE_ALLOW_UNAUTHENTICATED=true`: admit callers no validator recognises.
+    /// `OMNIA_FACADE_ALLOW_UNAUTHENTICATED=true`: functions that configure no validator admit
+    /// every caller. No effect on functions with validators, nor on the internal listener.
     pub allow_unauthenticated: bool,
     /// `dev` only: functions with no `externalAuth` at all are open to anonymous callers, so the
     /// examples answer out of the box; functions that configure validators still enforce them.
     pub open_when_unconfigured: bool,
     /// PEM public key of the management plane (the dashboard), if any.
     pub management_plane_key: Option<PathBuf>,
+    /// `OMNIA_MGMT_PLANE_JWKS_URL`: the dashboard's JWKS, if any (exclusive with the PEM key).
+    pub management_plane_jwks_url: Option<String>,
+    /// `OMNIA_WORKSPACE_NAME`: the Workspace these agents belong to, which a management-plane
+    /// token's `workspace` claim must name when it has one. Unknown: the claim is not checked.
+    pub workspace_name: Option<String>,
 }
 
 /// Why the gateway could not start.
@@ -50,6 +60,8 @@ pub enum StartError {
     },
     #[error("function {function}: authentication: {reason}")]
     Auth { function: String, reason: String },
+    #[error("management plane: {0}")]
+    ManagementPlane(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -61,10 +73,17 @@ pub enum StartError {
     NoFunctions,
 }
 
+/// The internal listener and the functions it serves.
+struct Internal {
+    listener: TcpListener,
+    functions: Vec<FunctionSpec>,
+}
+
 /// A gateway with its ports bound, ready to serve.
 pub struct Gateway {
     facade: TcpListener,
     health: TcpListener,
+    internal: Option<Internal>,
     functions: Vec<FunctionSpec>,
     client: RuntimeClient,
     options: GatewayOptions,
@@ -73,7 +92,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Compiles every function's schemas and auth chain, then binds both ports. Fails before
+    /// Compiles every function's schemas and auth chains, then binds the ports. Fails before
     /// binding anything when the configuration is unusable.
     pub async fn bind(
         config: &ResolvedConfig,
@@ -105,6 +124,10 @@ impl Gateway {
         if functions.is_empty() {
             return Err(StartError::NoFunctions);
         }
+        let internal_functions = match options.internal_listen {
+            Some(_) => internal_functions(config, &options, &functions).await?,
+            None => Vec::new(),
+        };
         let client =
             RuntimeClient::new(&options.runtime_address, options.call_timeout).map_err(|e| {
                 StartError::RuntimeAddress {
@@ -114,6 +137,14 @@ impl Gateway {
             })?;
         let facade = bind(options.listen).await?;
         let health = bind(options.health_listen).await?;
+        // No agent served, no listener (Omnia allocates no internal port then either).
+        let internal = match options.internal_listen {
+            Some(addr) if !internal_functions.is_empty() => Some(Internal {
+                listener: bind(addr).await?,
+                functions: internal_functions,
+            }),
+            _ => None,
+        };
         let metrics = Arc::new(Metrics::new(
             functions
                 .iter()
@@ -122,6 +153,7 @@ impl Gateway {
         Ok(Self {
             facade,
             health,
+            internal,
             functions,
             client,
             options,
@@ -133,6 +165,16 @@ impl Gateway {
     /// The facade's bound address.
     pub fn facade_addr(&self) -> SocketAddr {
         self.facade.local_addr().unwrap_or(self.options.listen)
+    }
+
+    /// The internal (management-plane) listener's bound address, when there is one.
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        let internal = self.internal.as_ref()?;
+        internal
+            .listener
+            .local_addr()
+            .ok()
+            .or(self.options.internal_listen)
     }
 
     /// The health port's bound address.
@@ -147,8 +189,9 @@ impl Gateway {
         self.functions.iter().map(|f| f.name.as_str())
     }
 
-    /// Serves until `shutdown` resolves; then `/readyz` turns 503, the facade stops accepting,
-    /// in-flight calls finish (up to the drain timeout), and the health port closes last.
+    /// Serves until `shutdown` resolves; then `/readyz` turns 503, the facade and internal ports
+    /// stop accepting, in-flight calls finish (up to the drain timeout), and the health port
+    /// closes last.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let probe = spawn_health_probe(self.client.clone(), self.readiness.clone());
         let facade_service = stack::build(
@@ -169,11 +212,33 @@ impl Gateway {
             Duration::from_secs(1),
             None,
         ));
+        // The facade's shutdown also stops the internal listener, which drains alongside it.
+        let (draining, drain_started) = watch::channel(false);
+        let internal = self.internal.map(|internal| {
+            let service = stack::build(
+                &internal.functions,
+                &self.client,
+                self.options.limits,
+                self.metrics.clone(),
+            );
+            let mut drain_started = drain_started.clone();
+            tokio::spawn(server::serve(
+                internal.listener,
+                service,
+                async move {
+                    // An error means the sender is gone, which is shutdown too.
+                    let _ = drain_started.wait_for(|started| *started).await;
+                },
+                self.options.drain_timeout,
+                Some(self.metrics.clone()),
+            ))
+        });
         let readiness = self.readiness.clone();
         let facade_shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
             readiness.start_draining();
+            let _ = draining.send(true);
         };
         server::serve(
             self.facade,
@@ -183,10 +248,40 @@ impl Gateway {
             Some(self.metrics.clone()),
         )
         .await;
+        if let Some(internal) = internal {
+            let _ = internal.await;
+        }
         let _ = stop_health.send(());
         let _ = health.await;
         probe.abort();
     }
+}
+
+/// The functions of the internal listener: the external ones, behind the management plane.
+async fn internal_functions(
+    config: &ResolvedConfig,
+    options: &GatewayOptions,
+    external: &[FunctionSpec],
+) -> Result<Vec<FunctionSpec>, StartError> {
+    // Every function is served on the internal listener. Omnia lets an AgentRuntime opt out with
+    // `facades[].managementPlane: false`: once the resolved config carries that field, filter
+    // `served` here (an empty set leaves the internal port unbound).
+    let served: Vec<&Agent> = config.functions().collect();
+    let plane = auth_config::management_plane(options)
+        .await
+        .map_err(StartError::ManagementPlane)?;
+    if plane.is_none() {
+        tracing::warn!(
+            "no management-plane key (--management-plane-key or OMNIA_MGMT_PLANE_JWKS_URL): \
+             the internal listener refuses every call"
+        );
+    }
+    Ok(management::functions(
+        external,
+        &served,
+        plane.as_ref(),
+        options.workspace_name.as_deref(),
+    ))
 }
 
 fn compile(

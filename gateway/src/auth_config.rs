@@ -1,5 +1,6 @@
-//! Turns an AgentRuntime's `spec.externalAuth` (and the process-wide management-plane key and
-//! `OMNIA_FACADE_ALLOW_UNAUTHENTICATED`) into that function's [`AuthChain`].
+//! Turns an AgentRuntime's `spec.externalAuth` (and `OMNIA_FACADE_ALLOW_UNAUTHENTICATED`) into that
+//! function's external [`AuthChain`], and the process-wide management-plane key into the
+//! [`ManagementPlane`] of the internal listener.
 
 use std::collections::HashMap;
 
@@ -12,12 +13,12 @@ use omnia_middleware::auth::{
 
 use crate::app::GatewayOptions;
 
-/// The chain for `agent`, validators in DESIGN.md 4.5's order.
+/// The external chain for `agent`, validators in DESIGN.md 4.5's order. The management plane is
+/// not in it: dashboard tokens are for the internal listener only.
 pub async fn chain_for(agent: &Agent, options: &GatewayOptions) -> Result<AuthChain, String> {
     let auth = &agent.auth;
-    let unconfigured =
-        auth.client_keys.is_none() && auth.oidc.is_none() && auth.edge_trust.is_none();
-    let allow = options.allow_unauthenticated || (options.open_when_unconfigured && unconfigured);
+    // Both only ever open a chain with no validator: the chain ignores the flag otherwise.
+    let allow = options.allow_unauthenticated || options.open_when_unconfigured;
     let mut builder = AuthChain::builder().allow_unauthenticated(allow);
     if let Some(policy) = &auth.client_keys {
         let keys = policy
@@ -67,13 +68,40 @@ pub async fn chain_for(agent: &Agent, options: &GatewayOptions) -> Result<AuthCh
                 .collect::<Result<HashMap<_, _>, String>>()?,
         });
     }
-    if let Some(path) = &options.management_plane_key {
-        let plane = ManagementPlane::new(ManagementKey::PemFile(path.clone()))
-            .await
-            .map_err(|e| format!("management plane: {e}"))?;
-        builder = builder.management_plane(plane);
-    }
     builder.build().map_err(|e| e.to_string())
+}
+
+/// The dashboard's keys, from `--management-plane-key` (a PEM file) or
+/// `OMNIA_MGMT_PLANE_JWKS_URL`; `None` when neither is set (the internal listener then refuses
+/// every call, as Omnia's does without a dashboard).
+pub async fn management_plane(options: &GatewayOptions) -> Result<Option<ManagementPlane>, String> {
+    let key = match (
+        &options.management_plane_key,
+        &options.management_plane_jwks_url,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "set either a management-plane key file or a JWKS URL, not both".to_owned(),
+            );
+        }
+        (Some(path), None) => ManagementKey::PemFile(path.clone()),
+        (None, Some(url)) => ManagementKey::Jwks(JwksSource::Url(url.clone())),
+        (None, None) => return Ok(None),
+    };
+    ManagementPlane::new(key)
+        .await
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The internal listener's chain for `agent`: management-plane tokens only, scoped to the agent
+/// and, when it is known, its workspace.
+pub fn management_chain_for(
+    agent: &Agent,
+    plane: Option<&ManagementPlane>,
+    workspace: Option<&str>,
+) -> AuthChain {
+    AuthChain::management(plane.map(|p| p.for_agent(agent.name.clone(), workspace)))
 }
 
 fn header(name: &str) -> Result<HeaderName, String> {

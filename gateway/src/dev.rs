@@ -85,6 +85,9 @@ fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
         gateway.health_addr(),
         gateway.health_addr()
     );
+    if let Some(internal) = gateway.internal_addr() {
+        println!("  management plane (dashboard tokens only): http://{internal}/functions/...");
+    }
     for agent in config.functions() {
         let url = format!("http://{facade}/functions/{}", agent.name);
         let sample = agent

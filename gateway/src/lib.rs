@@ -4,6 +4,7 @@
 //! - [`stack`] assembles the Tower stack in one place;
 //! - [`function`] is the per-function tail (auth, schemas, `Invoke`);
 //! - [`app`] binds the ports and runs until shutdown;
+//! - [`management`] is the internal listener for management-plane (dashboard) calls;
 //! - [`dev`] runs gateway and runtime in one process for local work.
 
 pub mod app;
@@ -11,6 +12,7 @@ pub mod auth_config;
 pub mod dev;
 pub mod function;
 pub mod health;
+pub mod management;
 pub mod metrics;
 pub mod router;
 pub mod runtime_client;

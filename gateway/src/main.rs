@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use omnia_gateway::app::{Gateway, GatewayOptions, shutdown_signal};
 use omnia_gateway::dev;
+use omnia_gateway::management::DEFAULT_INTERNAL_PORT;
 use omnia_gateway::stack::Limits;
 use omnia_middleware::header_limit::DEFAULT_HEADER_LIMIT;
 use omnia_middleware::limit::DEFAULT_BODY_LIMIT;
@@ -39,6 +40,9 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value = "127.0.0.1:8081")]
         health_listen: SocketAddr,
+        /// Internal listener: management-plane (dashboard) tokens only.
+        #[arg(long, default_value = "127.0.0.1:18080")]
+        internal_listen: SocketAddr,
         #[command(flatten)]
         common: Common,
     },
@@ -53,6 +57,10 @@ enum Command {
         /// Health and metrics address (default 0.0.0.0:$OMNIA_HEALTH_PORT, port 8081).
         #[arg(long)]
         health_listen: Option<SocketAddr>,
+        /// Internal listener, management-plane (dashboard) tokens only (default
+        /// 0.0.0.0:$OMNIA_INTERNAL_FACADE_PORT, port 18080; that variable set to 0 turns it off).
+        #[arg(long)]
+        internal_listen: Option<SocketAddr>,
         /// The runtime's gRPC address.
         #[arg(long, env = "OMNIA_RUNTIME_ADDRESS", default_value = "127.0.0.1:9000")]
         runtime_address: String,
@@ -78,7 +86,7 @@ struct Common {
     /// How long in-flight calls may take to finish after SIGTERM, in seconds.
     #[arg(long, env = "OMNIA_FACADE_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
     drain_timeout: u64,
-    /// Admit callers that no validator recognises (never in production).
+    /// Admit every caller of a function that configures no validator (never in production).
     #[arg(
         long,
         env = "OMNIA_FACADE_ALLOW_UNAUTHENTICATED",
@@ -88,6 +96,13 @@ struct Common {
     /// PEM file with the management plane's RSA public key.
     #[arg(long, env = "OMNIA_MGMT_PLANE_PUBLIC_KEY_FILE")]
     management_plane_key: Option<PathBuf>,
+    /// The dashboard's JWKS URL, for management-plane tokens.
+    #[arg(long, env = "OMNIA_MGMT_PLANE_JWKS_URL")]
+    management_plane_jwks_url: Option<String>,
+    /// The Workspace these agents belong to: a management-plane token's `workspace` claim must
+    /// name it.
+    #[arg(long, env = "OMNIA_WORKSPACE_NAME")]
+    workspace_name: Option<String>,
 }
 
 fn env_port(name: &str, default: u16) -> Result<u16, String> {
@@ -99,15 +114,32 @@ fn env_port(name: &str, default: u16) -> Result<u16, String> {
     }
 }
 
+/// `serve`'s internal listener: the flag, else `OMNIA_INTERNAL_FACADE_PORT` (default 18080), where
+/// 0 means none, as in Omnia.
+fn internal_listen(flag: Option<SocketAddr>) -> Result<Option<SocketAddr>, String> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    let port = env_port("OMNIA_INTERNAL_FACADE_PORT", DEFAULT_INTERNAL_PORT)?;
+    Ok((port != 0).then(|| SocketAddr::from(([0, 0, 0, 0], port))))
+}
+
+/// An empty value reads as unset, as Omnia reads its environment.
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.trim().is_empty())
+}
+
 fn options(
     common: &Common,
     listen: SocketAddr,
     health: SocketAddr,
+    internal: Option<SocketAddr>,
     runtime: String,
 ) -> GatewayOptions {
     GatewayOptions {
         listen,
         health_listen: health,
+        internal_listen: internal,
         runtime_address: runtime,
         limits: Limits {
             body: common.body_limit,
@@ -119,6 +151,8 @@ fn options(
         allow_unauthenticated: common.allow_unauthenticated,
         open_when_unconfigured: false,
         management_plane_key: common.management_plane_key.clone(),
+        management_plane_jwks_url: non_empty(&common.management_plane_jwks_url),
+        workspace_name: non_empty(&common.workspace_name),
     }
 }
 
@@ -128,15 +162,23 @@ async fn run(cli: Cli) -> Result<(), String> {
             paths,
             listen,
             health_listen,
+            internal_listen,
             common,
         } => {
-            let options = options(&common, listen, health_listen, String::new());
+            let options = options(
+                &common,
+                listen,
+                health_listen,
+                Some(internal_listen),
+                String::new(),
+            );
             dev::run(paths, options, shutdown_signal()).await
         }
         Command::Serve {
             config,
             listen,
             health_listen,
+            internal_listen: internal_flag,
             runtime_address,
             common,
         } => {
@@ -148,13 +190,19 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Some(addr) => addr,
                 None => SocketAddr::from(([0, 0, 0, 0], env_port("OMNIA_HEALTH_PORT", 8081)?)),
             };
+            let internal = internal_listen(internal_flag)?;
             let resolved = omnia_api::load(&config).map_err(|e| e.to_string())?;
             resolved.log_notices();
-            let gateway =
-                Gateway::bind(&resolved, options(&common, listen, health, runtime_address))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            tracing::info!(facade = %gateway.facade_addr(), health = %gateway.health_addr(), "omnia-gateway serving");
+            let options = options(&common, listen, health, internal, runtime_address);
+            let gateway = Gateway::bind(&resolved, options)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(
+                facade = %gateway.facade_addr(),
+                internal = ?gateway.internal_addr(),
+                health = %gateway.health_addr(),
+                "omnia-gateway serving"
+            );
             gateway.serve(shutdown_signal()).await;
             Ok(())
         }

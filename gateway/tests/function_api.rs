@@ -208,6 +208,72 @@ async fn function_without_validators_refuses_anonymous_callers_unless_allowed() 
     assert_eq!(reply.header("www-authenticate"), "Bearer");
 }
 
+#[tokio::test]
+async fn allow_unauthenticated_opens_a_function_without_validators() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let options = Options {
+        open_when_unconfigured: false,
+        allow_unauthenticated: true,
+        ..Options::default()
+    };
+    let gateway = TestGateway::start(&keyed_yaml(), runtime.address(), options).await;
+
+    let reply = gateway.call(ECHO, r#"{"message":"hi"}"#).await;
+
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
+
+#[tokio::test]
+async fn allow_unauthenticated_does_not_open_a_function_that_configures_client_keys() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let options = Options {
+        allow_unauthenticated: true,
+        ..Options::default()
+    };
+    let gateway = TestGateway::start(&keyed_yaml(), runtime.address(), options).await;
+
+    let reply = send(gateway.facade, keyed_call(None)).await;
+
+    reply.expect_error(401, "unauthorized");
+    assert!(runtime.seen().await.is_empty(), "the runtime was called");
+}
+
+fn edge_call(authorization: Option<&str>) -> Request<Full<Bytes>> {
+    let mut request = post_request(&format!("/functions/{EDGE}"), r#"{"message":"hi"}"#);
+    request
+        .headers_mut()
+        .insert("x-user-id", "edge-alice".parse().unwrap());
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert("authorization", value.parse().unwrap());
+    }
+    request
+}
+
+#[tokio::test]
+async fn edge_headers_admit_the_edge_user() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let gateway = TestGateway::start(&edge_yaml(), runtime.address(), Options::default()).await;
+
+    let reply = send(gateway.facade, edge_call(None)).await;
+
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = runtime.seen().await;
+    assert_eq!(seen[0].meta("x-omnia-user-id"), Some("edge-alice"));
+}
+
+#[tokio::test]
+async fn edge_headers_with_a_bearer_token_nobody_owns_are_401() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let gateway = TestGateway::start(&edge_yaml(), runtime.address(), Options::default()).await;
+
+    let reply = send(gateway.facade, edge_call(Some("Bearer garbage"))).await;
+
+    reply.expect_error(401, "unauthorized");
+    assert!(runtime.seen().await.is_empty(), "the runtime was called");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 404, 405
 // ---------------------------------------------------------------------------------------------

@@ -107,6 +107,7 @@ async fn sigterm_drains_the_in_flight_call_refuses_new_connections_and_exits_zer
             .arg(&config)
             .args(["--listen", &facade.to_string()])
             .args(["--health-listen", &health.to_string()])
+            .args(["--internal-listen", "127.0.0.1:0"])
             .env("OMNIA_RUNTIME_ADDRESS", runtime.address())
             .env("OMNIA_FACADE_ALLOW_UNAUTHENTICATED", "true")
             .stdout(Stdio::null()),
@@ -161,6 +162,8 @@ async fn dev_serves_the_embedded_examples_and_exits_zero_on_sigterm() {
                 "--listen",
                 "127.0.0.1:0",
                 "--health-listen",
+                "127.0.0.1:0",
+                "--internal-listen",
                 "127.0.0.1:0",
             ])
             .stdout(Stdio::piped()),
@@ -227,6 +230,7 @@ async fn start_up_failure(yaml: &str) -> (String, String) {
             .arg("--config")
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"])
+            .args(["--internal-listen", "127.0.0.1:0"])
             .env("OMNIA_RUNTIME_ADDRESS", "127.0.0.1:9")
             .stdout(Stdio::null()),
         dir.path().join("stderr.log"),
@@ -331,4 +335,47 @@ async fn serve_with_an_unusable_input_schema_exits_non_zero_naming_the_function_
 
     assert!(stderr.contains(ECHO), "{stderr}");
     assert!(stderr.contains("spec.inputSchema"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_listens_for_the_management_plane_on_omnia_internal_facade_port() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let jwks = JwksServer::start(dashboard_jwks()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_manifest(dir.path(), "echo.yaml", &echo_yaml());
+    let (facade, health, internal) = (free_port(), free_port(), free_port());
+    let mut process = Process::spawn(
+        Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", &facade.to_string()])
+            .args(["--health-listen", &health.to_string()])
+            .env("OMNIA_INTERNAL_FACADE_PORT", internal.port().to_string())
+            .env("OMNIA_MGMT_PLANE_JWKS_URL", jwks.url())
+            .env("OMNIA_RUNTIME_ADDRESS", runtime.address())
+            .stdout(Stdio::null()),
+        dir.path().join("stderr.log"),
+    );
+    wait_ready(health).await;
+    let internal = SocketAddr::from(([127, 0, 0, 1], internal.port()));
+    let mut request = post_request(&format!("/functions/{ECHO}"), r#"{"message":"admin"}"#);
+    let token = format!("Bearer {}", dashboard_token(&dashboard_claims()));
+    request
+        .headers_mut()
+        .insert("authorization", token.parse().unwrap());
+
+    let admitted = send(internal, request).await;
+    let anonymous = post_json(internal, &format!("/functions/{ECHO}"), "{}").await;
+
+    assert_eq!(admitted.status, 200, "{admitted:?}");
+    assert_eq!(admitted.json()["output"]["echo"], "admin");
+    anonymous.expect_error(401, "unauthorized");
+    process.terminate();
+    let status = process.wait().await;
+    assert!(
+        status.success(),
+        "exit {status}; stderr:\n{}",
+        process.stderr()
+    );
 }

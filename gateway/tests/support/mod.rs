@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use omnia_api::ResolvedConfig;
 use omnia_gateway::app::{Gateway, GatewayOptions};
 use omnia_gateway::stack::Limits;
@@ -23,7 +24,7 @@ use omnia_proto::runtime::v1::{
     CONTRACT_VERSION, ClientMessage, HasConversationRequest, HasConversationResponse,
     HealthRequest, HealthResponse, InvocationRequest, InvocationResponse, ServerMessage, Usage,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -120,6 +121,33 @@ spec:
         ),
     ]
     .join("\n---\n")
+}
+
+/// A function that only admits edge trust (see [`edge_yaml`]).
+pub const EDGE: &str = "edge";
+
+/// The echo example plus [`EDGE`]: the same contract, but `externalAuth.edgeTrust: {}`.
+pub fn edge_yaml() -> String {
+    let agent = format!(
+        "apiVersion: omnia.altairalabs.ai/v1alpha1
+kind: AgentRuntime
+metadata:
+  name: {EDGE}
+spec:
+  mode: function
+  promptPackRef: {{name: echo-pack}}
+  providers: [{{name: default, providerRef: {{name: echo-provider}}}}]
+  externalAuth:
+    edgeTrust: {{}}
+  inputSchema:
+    type: object
+    properties: {{message: {{type: string}}}}
+  outputSchema:
+    type: object
+    properties: {{echo: {{type: string}}}}
+"
+    );
+    [echo_yaml(), agent].join("\n---\n")
 }
 
 /// Loads manifests the way the binary does, from text.
@@ -371,6 +399,10 @@ pub struct Options {
     pub drain_timeout: Duration,
     pub allow_unauthenticated: bool,
     pub open_when_unconfigured: bool,
+    /// The dashboard's JWKS URL, for the internal listener.
+    pub management_plane_jwks_url: Option<String>,
+    /// `OMNIA_WORKSPACE_NAME`.
+    pub workspace_name: Option<String>,
 }
 
 impl Default for Options {
@@ -385,6 +417,8 @@ impl Default for Options {
             drain_timeout: Duration::from_secs(5),
             allow_unauthenticated: false,
             open_when_unconfigured: true,
+            management_plane_jwks_url: None,
+            workspace_name: None,
         }
     }
 }
@@ -393,6 +427,8 @@ impl Default for Options {
 pub struct TestGateway {
     pub facade: SocketAddr,
     pub health: SocketAddr,
+    /// The internal (management-plane) listener; always bound, on an ephemeral port.
+    pub internal: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -408,6 +444,7 @@ impl TestGateway {
             GatewayOptions {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 health_listen: "127.0.0.1:0".parse().unwrap(),
+                internal_listen: Some("127.0.0.1:0".parse().unwrap()),
                 runtime_address,
                 limits: Limits {
                     body: options.body_limit,
@@ -419,12 +456,17 @@ impl TestGateway {
                 allow_unauthenticated: options.allow_unauthenticated,
                 open_when_unconfigured: options.open_when_unconfigured,
                 management_plane_key: None,
+                management_plane_jwks_url: options.management_plane_jwks_url,
+                workspace_name: options.workspace_name,
             },
         )
         .await
         .unwrap_or_else(|e| panic!("the gateway does not start: {e}"));
         let facade = gateway.facade_addr();
         let health = gateway.health_addr();
+        let internal = gateway
+            .internal_addr()
+            .expect("the internal listener is bound");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(gateway.serve(async {
             let _ = stopped.await;
@@ -432,6 +474,7 @@ impl TestGateway {
         Self {
             facade,
             health,
+            internal,
             stop: Some(stop),
             task: Some(task),
         }
@@ -501,6 +544,112 @@ pub async fn wait_for_readyz(health: SocketAddr, status: StatusCode) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard's JWKS
+// ---------------------------------------------------------------------------------------------
+
+/// Serves one JSON document at any path, over HTTP/1.1 on `127.0.0.1:0`, counting requests: the
+/// dashboard's `/api/auth/jwks` as far as the gateway can tell.
+pub struct JwksServer {
+    addr: SocketAddr,
+    body: Arc<watch::Sender<String>>,
+    hits: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl JwksServer {
+    pub async fn start(body: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = Arc::new(watch::channel(body).0);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (served, counter) = (body.clone(), hits.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = served.borrow().clone();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        Self {
+            addr,
+            body,
+            hits,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/api/auth/jwks", self.addr)
+    }
+
+    /// Replaces the document served from now on (a key rotation at the dashboard).
+    pub fn serve(&self, body: String) {
+        self.body.send_replace(body);
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The committed test key pair of the middleware's auth tests (`rsa-1` in its JWKS).
+pub const DASHBOARD_KEY: &str = include_str!("../../../middleware/src/auth/testdata/rsa1.key.pem");
+pub const DASHBOARD_JWK: &str = include_str!("../../../middleware/src/auth/testdata/rsa1.jwk.json");
+pub const DASHBOARD_KID: &str = "rsa-1";
+
+pub fn dashboard_jwks() -> String {
+    let jwk: Value = serde_json::from_str(DASHBOARD_JWK).unwrap();
+    json!({ "keys": [jwk] }).to_string()
+}
+
+/// What the dashboard mints for an admin trying an agent.
+pub fn dashboard_claims() -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    json!({
+        "iss": "omnia-dashboard",
+        "aud": "omnia-facade",
+        "sub": "admin@example.test",
+        "origin": "management-plane",
+        "iat": now,
+        "exp": now + 300,
+    })
+}
+
+pub fn sign_dashboard(claims: &Value, kid: Option<&str>) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = kid.map(str::to_owned);
+    let key = EncodingKey::from_rsa_pem(DASHBOARD_KEY.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+pub fn dashboard_token(claims: &Value) -> String {
+    sign_dashboard(claims, Some(DASHBOARD_KID))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,17 @@
-//! The ordered chain of validators (DESIGN.md 4.5).
+//! The ordered chains of validators (DESIGN.md 4.5).
 //!
-//! Order: client keys, OIDC, edge trust, management plane. Each validator owns one kind of
-//! credential: client keys own opaque bearer tokens, an OIDC validator owns JWTs whose
-//! (unverified) `iss` is its issuer, the management plane owns JWTs from `omnia-dashboard`, edge
-//! trust owns its subject header. The first validator that admits wins; one that sees no
-//! credential it owns passes; one that owns a bad credential rejects at once, so a later validator
-//! can never admit a request whose credential was refused. A bearer token nobody owns is refused
-//! at the end of the chain rather than ignored, and so is a request with no credential at all
-//! unless unauthenticated access is allowed.
+//! The external chain runs client keys, OIDC, edge trust in that order. Each validator owns one
+//! kind of credential: client keys own opaque bearer tokens, an OIDC validator owns JWTs whose
+//! (unverified) `iss` is its issuer, edge trust owns its subject header. The first validator that
+//! admits wins; one that sees no credential it owns passes; one that owns a bad credential rejects
+//! at once, so a later validator can never admit a request whose credential was refused. A bearer
+//! token nobody owns is refused at the end of the chain rather than ignored, edge headers or not
+//! (one exception: a JWT the edge forwarded, see [`AuthChain::authenticate`]), and so is a request
+//! with no credential at all. Unauthenticated access, when allowed, opens an empty chain only.
+//!
+//! The management chain ([`AuthChain::management`]) runs the management plane alone: as in
+//! Omnia (#1620), dashboard tokens are accepted on the internal listener only, which accepts
+//! nothing else.
 
 use http::request::Parts;
 
@@ -24,8 +28,8 @@ use crate::error::GatewayError;
 /// The environment variable the gateway reads into [`AuthChainBuilder::allow_unauthenticated`].
 pub const ALLOW_UNAUTHENTICATED_ENV: &str = "OMNIA_FACADE_ALLOW_UNAUTHENTICATED";
 
-/// The authentication chain. With no validators and unauthenticated access off (the default) it
-/// refuses every request.
+/// The authentication chain. With no validators it refuses every request, unless
+/// unauthenticated access is allowed, which then admits every request.
 #[derive(Default)]
 pub struct AuthChain {
     client_keys: Option<ClientKeys>,
@@ -48,9 +52,19 @@ impl AuthChain {
         Self::default()
     }
 
-    /// Whether requests without any credential are admitted as [`Identity::anonymous`].
+    /// Whether unauthenticated access was asked for (it only applies when no validator is
+    /// configured).
     pub fn allows_unauthenticated(&self) -> bool {
         self.allow_unauthenticated
+    }
+
+    /// The chain of the internal (management-plane) listener: dashboard tokens only. With no
+    /// management plane configured it refuses every request; it never admits anonymous callers.
+    pub fn management(plane: Option<ManagementPlane>) -> Self {
+        Self {
+            management_plane: plane,
+            ..Self::default()
+        }
     }
 
     /// Whether no validator is configured.
@@ -62,7 +76,21 @@ impl AuthChain {
     }
 
     /// Runs the chain over a request's head: the admitted identity, or the 401 to answer.
+    ///
+    /// Edge trust admits a request that also carries a bearer token no validator owns only when
+    /// that token is a readable JWT and no OIDC validator is configured: the edge's own forwarded
+    /// token.
     pub async fn authenticate(&self, parts: &Parts) -> Result<Identity, GatewayError> {
+        // As Omnia's middleware: the flag opens an empty chain only, and then nothing is read,
+        // since no validator could judge a credential. Once any validator is configured it has
+        // no effect at all.
+        if self.has_no_validators() {
+            return if self.allow_unauthenticated {
+                Ok(Identity::anonymous())
+            } else {
+                Err(unauthorized(AUTHENTICATION_REQUIRED))
+            };
+        }
         let credential = credential::read(parts)?;
 
         if let (Credential::Opaque(token), Some(keys)) = (&credential, &self.client_keys) {
@@ -77,25 +105,41 @@ impl AuthChain {
         {
             return oidc.validate(jwt).await;
         }
-        if let Some(identity) = self.edge_trust.as_ref().and_then(|edge| edge.admit(parts)) {
-            return Ok(identity);
-        }
         if let (Credential::Jwt(jwt), Some(plane)) = (&credential, &self.management_plane)
             && jwt.iss.as_deref() == Some(plane.issuer())
         {
             return plane.validate(jwt).await;
         }
+        if self.edge_accepts_alongside(&credential)
+            && let Some(identity) = self.edge_trust.as_ref().and_then(|edge| edge.admit(parts))
+        {
+            return Ok(identity);
+        }
 
         match credential {
-            Credential::None if self.allow_unauthenticated => Ok(Identity::anonymous()),
-            Credential::None => Err(unauthorized(
-                "authentication required: send Authorization: Bearer <token>",
-            )),
+            Credential::None => Err(unauthorized(AUTHENTICATION_REQUIRED)),
             Credential::Opaque(_) => Err(unauthorized("client API keys are not accepted here")),
             Credential::Jwt(jwt) => Err(unowned_jwt(&jwt)),
         }
     }
+
+    /// Whether edge trust may admit a request that carries `credential`, which no earlier
+    /// validator owned. With no bearer token, yes. With a readable JWT and no OIDC validator,
+    /// yes: that is the token the edge itself verified and forwarded (Istio
+    /// `forwardOriginalToken: true`), which Omnia's edge trust admits too. Anything else is a
+    /// credential nobody here can verify, refused rather than ignored: a proxy that validates
+    /// tokens never forwards an opaque or unreadable one. Omnia's edge trust never looks at the
+    /// bearer, but its OIDC validator, when configured, refuses every bearer it cannot verify.
+    fn edge_accepts_alongside(&self, credential: &Credential<'_>) -> bool {
+        match credential {
+            Credential::None => true,
+            Credential::Jwt(jwt) => jwt.readable && self.oidc.is_empty(),
+            Credential::Opaque(_) => false,
+        }
+    }
 }
+
+const AUTHENTICATION_REQUIRED: &str = "authentication required: send Authorization: Bearer <token>";
 
 fn unowned_jwt(jwt: &UnverifiedJwt<'_>) -> GatewayError {
     match (&jwt.iss, jwt.readable) {
@@ -123,8 +167,8 @@ impl std::fmt::Debug for AuthChain {
     }
 }
 
-/// Assembles an [`AuthChain`]. The chain runs validators in its fixed order whatever the order
-/// of the builder calls.
+/// Assembles an external [`AuthChain`]. The chain runs validators in its fixed order whatever the
+/// order of the builder calls.
 #[derive(Debug)]
 pub struct AuthChainBuilder {
     chain: AuthChain,
@@ -149,14 +193,9 @@ impl AuthChainBuilder {
         self
     }
 
-    /// Enables management-plane (dashboard) tokens.
-    pub fn management_plane(mut self, plane: ManagementPlane) -> Self {
-        self.chain.management_plane = Some(plane);
-        self
-    }
-
-    /// Admits requests that carry no credential at all, as [`Identity::anonymous`]. A presented
-    /// credential is still checked, and refused if bad.
+    /// With no validator configured, admits every request as [`Identity::anonymous`]
+    /// (`OMNIA_FACADE_ALLOW_UNAUTHENTICATED`, for development). Once any validator is configured
+    /// this has no effect: a request no validator admits is refused.
     pub fn allow_unauthenticated(mut self, allow: bool) -> Self {
         self.chain.allow_unauthenticated = allow;
         self
@@ -166,7 +205,6 @@ impl AuthChainBuilder {
     pub fn build(self) -> Result<AuthChain, AuthConfigError> {
         let chain = self.chain;
         let mut issuers: Vec<&str> = chain.oidc.iter().map(JwtValidator::issuer).collect();
-        issuers.extend(chain.management_plane.as_ref().map(ManagementPlane::issuer));
         issuers.sort_unstable();
         if let Some(pair) = issuers.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(AuthConfigError::Invalid(format!(

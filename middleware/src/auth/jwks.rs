@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jsonwebtoken::jwk::{
@@ -52,6 +53,11 @@ pub(crate) struct KeySet {
 }
 
 impl KeySet {
+    /// No key at all: what a URL set holds until its first successful fetch.
+    fn empty() -> Self {
+        Self { keys: Vec::new() }
+    }
+
     /// One key without a `kid` (a PEM public key): it verifies tokens whatever `kid` they name.
     pub(crate) fn single(key: DecodingKey, alg: Algorithm) -> Self {
         Self {
@@ -204,7 +210,28 @@ struct Remote {
     client: reqwest::Client,
     /// When the last fetch started; held across a fetch so concurrent misses share it.
     last_fetch: Mutex<Instant>,
-    min_refresh: Duration,
+    /// The shortest time between two fetches, in milliseconds. Atomic so a set shared by several
+    /// validators can still be tuned through `&self`.
+    min_refresh_ms: AtomicU64,
+}
+
+impl Remote {
+    fn new(url: String, client: reqwest::Client) -> Self {
+        Self {
+            url,
+            client,
+            last_fetch: Mutex::new(Instant::now()),
+            min_refresh_ms: AtomicU64::new(millis(DEFAULT_MIN_REFRESH_INTERVAL)),
+        }
+    }
+
+    fn min_refresh(&self) -> Duration {
+        Duration::from_millis(self.min_refresh_ms.load(Ordering::Relaxed))
+    }
+}
+
+fn millis(interval: Duration) -> u64 {
+    u64::try_from(interval.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Jwks {
@@ -231,16 +258,37 @@ impl Jwks {
             JwksSource::Url(url) => {
                 let client = http_client()?;
                 let set = fetch(&client, &url, accepted).await?;
-                let remote = Remote {
-                    url,
-                    client,
-                    last_fetch: Mutex::new(Instant::now()),
-                    min_refresh: DEFAULT_MIN_REFRESH_INTERVAL,
-                };
-                (set, Some(remote))
+                (set, Some(Remote::new(url, client)))
             }
         };
         Ok(Self::from_parts(set, remote, accepted))
+    }
+
+    /// A URL set whose first fetch may fail: the failure is logged and the set starts empty, to
+    /// be fetched again when a token names a key (and the refresh interval allows). This is how
+    /// Omnia's facade treats the dashboard's JWKS: a facade must start while the dashboard is
+    /// down, and its tokens are accepted once it is back.
+    pub(crate) async fn load_url_lenient(
+        url: String,
+        accepted: &'static [Algorithm],
+    ) -> Result<Self, AuthConfigError> {
+        let client = http_client()?;
+        let set = match fetch(&client, &url, accepted).await {
+            Ok(set) => set,
+            Err(err) => {
+                tracing::warn!(
+                    %url,
+                    error = %err,
+                    "JWKS not available at start-up; fetching again when a token arrives"
+                );
+                KeySet::empty()
+            }
+        };
+        Ok(Self::from_parts(
+            set,
+            Some(Remote::new(url, client)),
+            accepted,
+        ))
     }
 
     /// A fixed key set that never refreshes.
@@ -258,9 +306,11 @@ impl Jwks {
     }
 
     /// Changes the shortest time between two fetches of a JWKS URL.
-    pub(crate) fn set_min_refresh_interval(&mut self, interval: Duration) {
-        if let Some(remote) = &mut self.remote {
-            remote.min_refresh = interval;
+    pub(crate) fn set_min_refresh_interval(&self, interval: Duration) {
+        if let Some(remote) = &self.remote {
+            remote
+                .min_refresh_ms
+                .store(millis(interval), Ordering::Relaxed);
         }
     }
 
@@ -278,7 +328,7 @@ impl Jwks {
         let mut last_fetch = remote.last_fetch.lock().await;
         // Another request may have fetched the rotated set while this one waited for the lock.
         let set = self.current.borrow().clone();
-        if set.has_kid(kid) || last_fetch.elapsed() < remote.min_refresh {
+        if set.has_kid(kid) || last_fetch.elapsed() < remote.min_refresh() {
             return set;
         }
         // Counted from the start, and on failure too: a down identity provider is not retried
@@ -432,7 +482,7 @@ mod tests {
     async fn unknown_kid_refetches_a_rotated_set() {
         install_crypto_provider();
         let server = JwksServer::start(jwks_json(&[RSA1_JWK])).await;
-        let mut jwks = Jwks::load(JwksSource::Url(server.url()), BOTH)
+        let jwks = Jwks::load(JwksSource::Url(server.url()), BOTH)
             .await
             .unwrap();
         jwks.set_min_refresh_interval(Duration::ZERO);
@@ -456,5 +506,23 @@ mod tests {
             assert!(set.select(Some("rsa-2"), Algorithm::RS256).is_err());
         }
         assert_eq!(server.hits(), 1);
+    }
+
+    #[tokio::test]
+    async fn lenient_url_starts_empty_when_the_first_fetch_fails_and_fetches_on_demand() {
+        install_crypto_provider();
+        let server = JwksServer::start("the dashboard is restarting".into()).await;
+        let jwks = Jwks::load_url_lenient(server.url(), BOTH).await.unwrap();
+        jwks.set_min_refresh_interval(Duration::ZERO);
+        assert!(
+            jwks.keys_for(None)
+                .await
+                .select(None, Algorithm::RS256)
+                .is_err()
+        );
+        server.serve(jwks_json(&[RSA1_JWK]));
+        let set = jwks.keys_for(Some("rsa-1")).await;
+        assert!(set.select(Some("rsa-1"), Algorithm::RS256).is_ok());
+        assert_eq!(server.hits(), 2);
     }
 }

@@ -93,7 +93,7 @@ impl JwtValidator {
     }
 
     /// Changes the shortest time between two fetches of a JWKS URL (default 30 s).
-    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
+    pub fn with_min_refresh_interval(self, interval: Duration) -> Self {
         self.verifier.jwks.set_min_refresh_interval(interval);
         self
     }

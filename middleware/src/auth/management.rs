@@ -1,25 +1,41 @@
 //! The management plane: RS256 JWTs minted by the Omnia dashboard (issuer `omnia-dashboard`,
-//! audience `omnia-facade`) for admins trying an agent from the console.
+//! audience `omnia-facade`, `origin: management-plane`) for admins and tools calling an agent
+//! from the console.
 //!
-//! The key is the dashboard's public key, as a PEM (file or text) or a JWKS (the dashboard serves
-//! one at `/api/auth/jwks`). Checks are those of the OIDC validator, restricted to RS256.
+//! As in Omnia (#1620) these tokens are accepted only on the gateway's internal listener, never in
+//! the external chain (see [`AuthChain::management`](super::AuthChain::management)). Checks are
+//! those of the OIDC validator restricted to RS256, plus Omnia's: a `kid` header is required, the
+//! `origin` claim must be `management-plane`, and the optional `agent` and `workspace` claims,
+//! when present, must name the agent being called and its workspace.
+//!
+//! The key is the dashboard's public key: a JWKS URL (`OMNIA_MGMT_PLANE_JWKS_URL`, the dashboard's
+//! `/api/auth/jwks`), fetched again when a token names an unknown key, or a PEM. One
+//! [`ManagementPlane`] holds the keys; [`ManagementPlane::for_agent`] shares them with the
+//! validator of each agent.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
 
-use super::AuthConfigError;
 use super::credential::UnverifiedJwt;
 use super::identity::{AuthMethod, Identity};
-use super::jwks::{Jwks, JwksSource, KeySet};
+use super::jwks::{Jwks, JwksSource, KeySet, truncate};
 use super::jwt::{ClaimLookup, Verifier, identity_from_claims};
+use super::{AuthConfigError, unauthorized};
 use crate::error::GatewayError;
 
 /// The `iss` of dashboard-minted tokens.
 pub const MANAGEMENT_ISSUER: &str = "omnia-dashboard";
 /// The `aud` of dashboard-minted tokens.
 pub const MANAGEMENT_AUDIENCE: &str = "omnia-facade";
+/// The `origin` claim every dashboard-minted token carries.
+pub const MANAGEMENT_ORIGIN: &str = "management-plane";
+/// Shortest time between two fetches of the dashboard's JWKS URL, as in Omnia's facade: the
+/// dashboard is an in-cluster service, so a rotation is picked up within seconds.
+pub const MANAGEMENT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 
 const ALGORITHMS: &[Algorithm] = &[Algorithm::RS256];
 
@@ -30,13 +46,19 @@ pub enum ManagementKey {
     PemFile(PathBuf),
     /// The RSA public key PEM itself.
     Pem(String),
-    /// A JWKS; RSA keys only are used.
+    /// A JWKS; RSA keys only are used. A URL is fetched at construction, but unlike an OIDC
+    /// JWKS a failed fetch does not fail start-up (Omnia's facade starts while the dashboard is
+    /// down): it is logged, and retried when a token arrives.
     Jwks(JwksSource),
 }
 
-/// Validates dashboard-minted management-plane JWTs.
+/// Validates dashboard-minted management-plane JWTs for one agent (or, before
+/// [`ManagementPlane::for_agent`], for any agent).
+#[derive(Clone)]
 pub struct ManagementPlane {
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
+    agent: Option<String>,
+    workspace: Option<String>,
 }
 
 impl ManagementPlane {
@@ -55,16 +77,38 @@ impl ManagementPlane {
             ManagementKey::Pem(pem) => {
                 Jwks::fixed(pem_key(pem.as_bytes(), "management-plane PEM")?, ALGORITHMS)
             }
+            ManagementKey::Jwks(JwksSource::Url(url)) => {
+                let jwks = Jwks::load_url_lenient(url, ALGORITHMS).await?;
+                jwks.set_min_refresh_interval(MANAGEMENT_MIN_REFRESH_INTERVAL);
+                jwks
+            }
             ManagementKey::Jwks(source) => Jwks::load(source, ALGORITHMS).await?,
         };
         let verifier = Verifier::new(jwks, MANAGEMENT_ISSUER, MANAGEMENT_AUDIENCE, ALGORITHMS)?;
-        Ok(Self { verifier })
+        Ok(Self {
+            verifier: Arc::new(verifier),
+            agent: None,
+            workspace: None,
+        })
     }
 
-    /// Changes the shortest time between two fetches of a JWKS URL (default 30 s).
-    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
+    /// Changes the shortest time between two fetches of a JWKS URL (default 2 s), for every
+    /// validator sharing these keys.
+    pub fn with_min_refresh_interval(self, interval: Duration) -> Self {
         self.verifier.jwks.set_min_refresh_interval(interval);
         self
+    }
+
+    /// The validator for calls to `agent`, sharing these keys: a token's `agent` claim, when
+    /// present, must be `agent`, and its `workspace` claim, when present and `workspace` is
+    /// known, must be `workspace`. Omnia compares the latter with the Workspace's name
+    /// (`OMNIA_WORKSPACE_NAME`), which is not the namespace the workspace owns.
+    pub fn for_agent(&self, agent: impl Into<String>, workspace: Option<&str>) -> Self {
+        Self {
+            verifier: self.verifier.clone(),
+            agent: Some(agent.into()),
+            workspace: workspace.map(str::to_owned),
+        }
     }
 
     /// The issuer whose tokens this validator owns (`omnia-dashboard`).
@@ -73,7 +117,18 @@ impl ManagementPlane {
     }
 
     pub(crate) async fn validate(&self, jwt: &UnverifiedJwt<'_>) -> Result<Identity, GatewayError> {
+        // Omnia resolves keys by kid only; without one there is nothing to look up.
+        if jwt.kid.as_deref().is_none_or(str::is_empty) {
+            return Err(unauthorized("management-plane token has no kid header"));
+        }
         let claims = self.verifier.verify(jwt).await?;
+        if claims.get("origin").and_then(Value::as_str) != Some(MANAGEMENT_ORIGIN) {
+            return Err(unauthorized(format!(
+                "token origin is not {MANAGEMENT_ORIGIN:?}"
+            )));
+        }
+        expect_claim(&claims, "agent", self.agent.as_deref())?;
+        expect_claim(&claims, "workspace", self.workspace.as_deref())?;
         identity_from_claims(
             claims,
             &ClaimLookup {
@@ -87,10 +142,33 @@ impl ManagementPlane {
     }
 }
 
+/// A scoping claim (`agent`, `workspace`): absent or empty is accepted (tokens minted before the
+/// claim existed), otherwise it must equal `expected` when that is known.
+fn expect_claim(
+    claims: &Map<String, Value>,
+    name: &str,
+    expected: Option<&str>,
+) -> Result<(), GatewayError> {
+    let (Some(expected), Some(value)) = (expected, claims.get(name)) else {
+        return Ok(());
+    };
+    match value.as_str() {
+        Some("") => Ok(()),
+        Some(found) if found == expected => Ok(()),
+        Some(found) => Err(unauthorized(format!(
+            "token is for {name} {:?}, not {expected:?}",
+            truncate(found)
+        ))),
+        None => Err(unauthorized(format!("token claim {name} is malformed"))),
+    }
+}
+
 impl std::fmt::Debug for ManagementPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ManagementPlane")
             .field("issuer", &self.verifier.issuer)
+            .field("agent", &self.agent)
+            .field("workspace", &self.workspace)
             .finish_non_exhaustive()
     }
 }
@@ -116,11 +194,18 @@ mod tests {
             .unwrap()
     }
 
+    /// What the dashboard mints: its issuer, audience and origin, a role and a workspace.
     fn dashboard_claims(exp_in: i64) -> serde_json::Value {
         let mut claims = claims(MANAGEMENT_ISSUER, MANAGEMENT_AUDIENCE, exp_in);
+        claims["origin"] = json!(MANAGEMENT_ORIGIN);
         claims["omnia.role"] = json!("admin");
         claims["workspace"] = json!("team-a");
         claims
+    }
+
+    /// Signed with RSA1 under a kid, as the dashboard signs.
+    fn dashboard_token(claims: &serde_json::Value) -> String {
+        sign(Algorithm::RS256, RSA1_KEY, Some("rsa-1"), claims)
     }
 
     async fn check(plane: &ManagementPlane, token: &str) -> Result<Identity, GatewayError> {
@@ -139,25 +224,23 @@ mod tests {
 
     #[tokio::test]
     async fn valid_dashboard_token_admits_with_role_and_claims() {
-        let token = sign(
-            Algorithm::RS256,
-            RSA1_KEY,
-            Some("dash-1"),
-            &dashboard_claims(300),
-        );
+        let token = dashboard_token(&dashboard_claims(300));
         let identity = check(&validator().await, &token).await.unwrap();
         assert_eq!(identity.method, AuthMethod::ManagementPlane);
         assert_eq!(identity.subject, "user-1");
         assert_eq!(identity.role.as_deref(), Some("admin"));
         assert_eq!(identity.claims["workspace"], "team-a");
+        assert_eq!(identity.claims["origin"], MANAGEMENT_ORIGIN);
     }
 
     #[tokio::test]
     async fn role_claim_is_the_fallback_for_omnia_role() {
-        let mut claims = claims(MANAGEMENT_ISSUER, MANAGEMENT_AUDIENCE, 300);
+        let mut claims = dashboard_claims(300);
+        claims.as_object_mut().unwrap().remove("omnia.role");
         claims["role"] = json!("editor");
-        let token = sign(Algorithm::RS256, RSA1_KEY, None, &claims);
-        let identity = check(&validator().await, &token).await.unwrap();
+        let identity = check(&validator().await, &dashboard_token(&claims))
+            .await
+            .unwrap();
         assert_eq!(identity.role.as_deref(), Some("editor"));
     }
 
@@ -166,7 +249,7 @@ mod tests {
         let plane = ManagementPlane::new(ManagementKey::PemFile(testdata("rsa1.pub.pem")))
             .await
             .unwrap();
-        let token = sign(Algorithm::RS256, RSA1_KEY, None, &dashboard_claims(300));
+        let token = dashboard_token(&dashboard_claims(300));
         assert!(check(&plane, &token).await.is_ok());
     }
 
@@ -192,8 +275,115 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn token_without_kid_is_rejected() {
+        let token = sign(Algorithm::RS256, RSA1_KEY, None, &dashboard_claims(300));
+        assert_eq!(
+            rejected(check(&validator().await, &token).await),
+            "management-plane token has no kid header"
+        );
+    }
+
+    #[tokio::test]
+    async fn token_with_another_origin_is_rejected() {
+        let mut claims = dashboard_claims(300);
+        claims["origin"] = json!("data-plane");
+        assert_eq!(
+            rejected(check(&validator().await, &dashboard_token(&claims)).await),
+            "token origin is not \"management-plane\""
+        );
+    }
+
+    #[tokio::test]
+    async fn token_without_origin_is_rejected() {
+        let mut claims = dashboard_claims(300);
+        claims.as_object_mut().unwrap().remove("origin");
+        assert!(
+            check(&validator().await, &dashboard_token(&claims))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn agent_claim_must_name_the_called_agent() {
+        let plane = validator().await.for_agent("summarizer", None);
+        let mut claims = dashboard_claims(300);
+        claims["agent"] = json!("summarizer");
+        assert!(check(&plane, &dashboard_token(&claims)).await.is_ok());
+        claims["agent"] = json!("billing");
+        assert_eq!(
+            rejected(check(&plane, &dashboard_token(&claims)).await),
+            "token is for agent \"billing\", not \"summarizer\""
+        );
+    }
+
+    #[tokio::test]
+    async fn token_without_agent_claim_is_accepted_for_any_agent() {
+        let plane = validator().await.for_agent("summarizer", Some("team-a"));
+        assert!(
+            check(&plane, &dashboard_token(&dashboard_claims(300)))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn workspace_claim_must_name_the_workspace_when_it_is_known() {
+        let token = dashboard_token(&dashboard_claims(300));
+        let other = validator().await.for_agent("summarizer", Some("team-b"));
+        assert_eq!(
+            rejected(check(&other, &token).await),
+            "token is for workspace \"team-a\", not \"team-b\""
+        );
+        let unknown = validator().await.for_agent("summarizer", None);
+        assert!(check(&unknown, &token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn non_string_agent_claim_is_rejected() {
+        let plane = validator().await.for_agent("summarizer", None);
+        let mut claims = dashboard_claims(300);
+        claims["agent"] = json!(7);
+        assert_eq!(
+            rejected(check(&plane, &dashboard_token(&claims)).await),
+            "token claim agent is malformed"
+        );
+    }
+
+    #[tokio::test]
+    async fn jwks_url_is_refetched_when_a_token_names_an_unknown_kid() {
+        install_crypto_provider();
+        let server = JwksServer::start(jwks_json(&[RSA2_JWK])).await;
+        let plane = ManagementPlane::new(ManagementKey::Jwks(JwksSource::Url(server.url())))
+            .await
+            .unwrap()
+            .with_min_refresh_interval(Duration::ZERO);
+        server.serve(jwks_json(&[RSA1_JWK, RSA2_JWK]));
+        let identity = check(&plane, &dashboard_token(&dashboard_claims(300)))
+            .await
+            .unwrap();
+        assert_eq!(identity.method, AuthMethod::ManagementPlane);
+        assert_eq!(server.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn unreachable_jwks_url_does_not_fail_start_up() {
+        install_crypto_provider();
+        let plane = ManagementPlane::new(ManagementKey::Jwks(JwksSource::Url(
+            closed_port_url().await,
+        )))
+        .await
+        .unwrap();
+        let token = dashboard_token(&dashboard_claims(300));
+        assert_eq!(
+            rejected(check(&plane, &token).await),
+            "no key with kid \"rsa-1\""
+        );
+    }
+
+    #[tokio::test]
     async fn expired_token_is_rejected() {
-        let token = sign(Algorithm::RS256, RSA1_KEY, None, &dashboard_claims(-120));
+        let token = dashboard_token(&dashboard_claims(-120));
         assert_eq!(
             rejected(check(&validator().await, &token).await),
             "token expired"
@@ -202,17 +392,17 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_audience_is_rejected() {
-        let claims = claims(MANAGEMENT_ISSUER, "someone-else", 300);
-        let token = sign(Algorithm::RS256, RSA1_KEY, None, &claims);
+        let mut claims = dashboard_claims(300);
+        claims["aud"] = json!("someone-else");
         assert_eq!(
-            rejected(check(&validator().await, &token).await),
+            rejected(check(&validator().await, &dashboard_token(&claims)).await),
             "token audience is not accepted"
         );
     }
 
     #[tokio::test]
     async fn unsecured_token_is_rejected() {
-        let token = unsecured(None, &dashboard_claims(300));
+        let token = unsecured(Some("rsa-1"), &dashboard_claims(300));
         assert!(
             rejected(check(&validator().await, &token).await).contains("\"none\" is not accepted")
         );
@@ -220,7 +410,12 @@ mod tests {
 
     #[tokio::test]
     async fn token_signed_by_another_key_is_rejected() {
-        let token = sign(Algorithm::RS256, RSA2_KEY, None, &dashboard_claims(300));
+        let token = sign(
+            Algorithm::RS256,
+            RSA2_KEY,
+            Some("rsa-1"),
+            &dashboard_claims(300),
+        );
         assert_eq!(
             rejected(check(&validator().await, &token).await),
             "token signature does not verify"
@@ -229,7 +424,12 @@ mod tests {
 
     #[tokio::test]
     async fn es256_token_is_rejected() {
-        let token = sign(Algorithm::ES256, EC1_KEY, None, &dashboard_claims(300));
+        let token = sign(
+            Algorithm::ES256,
+            EC1_KEY,
+            Some("rsa-1"),
+            &dashboard_claims(300),
+        );
         assert!(
             rejected(check(&validator().await, &token).await).contains("\"ES256\" is not accepted")
         );
@@ -237,7 +437,7 @@ mod tests {
 
     #[tokio::test]
     async fn hs256_signed_with_the_public_key_is_rejected() {
-        let token = sign_hs256(RSA1_PUB.as_bytes(), None, &dashboard_claims(300));
+        let token = sign_hs256(RSA1_PUB.as_bytes(), Some("rsa-1"), &dashboard_claims(300));
         assert!(
             rejected(check(&validator().await, &token).await).contains("\"HS256\" is not accepted")
         );

@@ -1,14 +1,17 @@
 //! The authentication chain (DESIGN.md 4.5) as a Tower layer.
 //!
-//! Validators run in a fixed order: client API keys, OIDC/JWT, edge trust, management plane. The
-//! first that admits wins and its [`Identity`] goes into the request extensions; a validator that
-//! sees no credential it owns passes to the next; one that owns a bad credential rejects at once
-//! with `GatewayError::Unauthorized` (401, `WWW-Authenticate: Bearer`). With nothing admitted the
-//! request is refused, unless unauthenticated access is allowed and it carried no credential.
+//! Validators run in a fixed order: client API keys, OIDC/JWT, edge trust. The management plane
+//! (dashboard tokens) has a chain of its own, for the gateway's internal listener
+//! ([`AuthChain::management`]). The first validator that admits wins and its [`Identity`] goes
+//! into the request extensions; a validator that sees no credential it owns passes to the next;
+//! one that owns a bad credential rejects at once with `GatewayError::Unauthorized` (401,
+//! `WWW-Authenticate: Bearer`). With nothing admitted the request is refused. Unauthenticated
+//! access, when allowed, only opens a chain with no validator.
 //!
 //! Configuration is plain structs ([`ClientKeys`], [`JwtConfig`], [`EdgeTrust`],
 //! [`ManagementKey`]); the gateway converts its manifests into them. Key material is loaded when a
-//! validator is built, so a bad key file or unreachable JWKS URL fails at start-up.
+//! validator is built, so a bad key file or unreachable JWKS URL fails at start-up (except the
+//! dashboard's JWKS URL, which Omnia's facade does not need at start-up either).
 //!
 //! ```
 //! use omnia_middleware::auth::{AuthChain, AuthLayer, ClientKey, ClientKeys, EdgeTrust};
@@ -43,7 +46,10 @@ pub use identity::{AuthMethod, Identity};
 pub use jwks::{DEFAULT_MIN_REFRESH_INTERVAL, JwksSource};
 pub use jwt::{ClaimNames, JWT_LEEWAY_SECS, JwtConfig, JwtValidator};
 pub use layer::{AuthLayer, AuthService};
-pub use management::{MANAGEMENT_AUDIENCE, MANAGEMENT_ISSUER, ManagementKey, ManagementPlane};
+pub use management::{
+    MANAGEMENT_AUDIENCE, MANAGEMENT_ISSUER, MANAGEMENT_MIN_REFRESH_INTERVAL, MANAGEMENT_ORIGIN,
+    ManagementKey, ManagementPlane,
+};
 
 use crate::error::GatewayError;
 
