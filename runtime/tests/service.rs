@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
@@ -323,6 +324,28 @@ async fn health_reports_the_contract() {
     assert_eq!(health.status, "ok");
     assert_eq!(health.contract_version, CONTRACT_VERSION);
     assert_eq!(health.capabilities, vec!["invoke".to_owned()]);
+}
+
+/// Omnia's facade compresses its requests with gzip; the runtime must read them.
+#[tokio::test]
+async fn gzip_compressed_invoke_and_health_are_answered() {
+    let served = serve(vec![echo_function()]).await;
+    let mut client = served.client.send_compressed(CompressionEncoding::Gzip);
+
+    let response = client
+        .invoke(invocation(
+            Some("echo-function"),
+            r#"{"message": "zipped"}"#,
+            "inv-gz",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let health = client.health(HealthRequest {}).await.unwrap().into_inner();
+
+    assert_eq!(&response.output_json[..], br#"{"echo":"zipped"}"#);
+    assert_eq!(response.invocation_id, "inv-gz");
+    assert!(health.healthy);
 }
 
 #[tokio::test]
