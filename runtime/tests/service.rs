@@ -309,6 +309,31 @@ async fn the_echo_provider_returns_the_request_body() {
     assert_eq!(&response.output_json[..], body.as_bytes());
 }
 
+/// The echo provider would hand such input back as `output_json`, which Omnia's Go peers read as
+/// a UTF-8 `string` and would refuse; the runtime refuses it first, naming the field.
+#[tokio::test]
+async fn input_that_is_not_utf8_is_invalid_argument() {
+    let echo = agent(
+        "raw",
+        Mode::Function,
+        echo_pack(),
+        provider(ProviderType::Echo, vec![]),
+        None,
+    );
+    let mut served = serve(vec![echo]).await;
+    let mut request = invocation(Some("raw"), "", "x");
+    request.get_mut().input_json = Bytes::from_static(b"{\"message\": \"\xff\xfe\"}");
+
+    let status = served.client.invoke(request).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("input_json is not valid UTF-8"),
+        "{}",
+        status.message()
+    );
+}
+
 #[tokio::test]
 async fn health_reports_the_contract() {
     let mut served = serve(vec![echo_function()]).await;
