@@ -4,6 +4,8 @@
 // clippy's allow-in-tests covers `#[test]` functions, not this file's fixture helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod omnia;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -141,6 +143,8 @@ fn summarizer() -> Agent {
 /// A runtime serving `agents` on 127.0.0.1:0, a connected client, and the means to stop it.
 struct Served {
     client: RuntimeServiceClient<Channel>,
+    /// The client's channel, for calls through other message types.
+    channel: Channel,
     stop: oneshot::Sender<()>,
     server: JoinHandle<Result<(), RuntimeError>>,
 }
@@ -154,11 +158,14 @@ async fn serve(agents: Vec<Agent>) -> Served {
     let server = tokio::spawn(omnia_runtime::serve(runtime, listener, async {
         let _ = stopped.await;
     }));
-    let client = RuntimeServiceClient::connect(format!("http://{address}"))
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
         .await
         .unwrap();
     Served {
-        client,
+        client: RuntimeServiceClient::new(channel.clone()),
+        channel,
         stop,
         server,
     }
@@ -373,6 +380,79 @@ async fn gzip_compressed_invoke_and_health_are_answered() {
     assert!(health.healthy);
 }
 
+/// A unary call through Omnia-shaped messages (tests/omnia): the runtime's answer as a Go peer
+/// decodes it, with its `string` fields checked for UTF-8.
+async fn omnia_call<Req, Res>(
+    served: &Served,
+    method: &'static str,
+    request: Req,
+    compression: Option<CompressionEncoding>,
+) -> Result<Res, tonic::Status>
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Res: prost::Message + Default + Send + Sync + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(served.channel.clone());
+    if let Some(encoding) = compression {
+        grpc = grpc.send_compressed(encoding);
+    }
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(method);
+    let codec = tonic_prost::ProstCodec::<Req, Res>::default();
+    let mut request = Request::new(request);
+    request
+        .metadata_mut()
+        .insert("x-omnia-agent-name", "echo-function".parse().unwrap());
+    Ok(grpc.unary(request, path, codec).await?.into_inner())
+}
+
+#[tokio::test]
+async fn an_omnia_peer_reads_the_runtimes_health() {
+    let served = serve(vec![echo_function()]).await;
+
+    let health: omnia::HealthResponse = omnia_call(
+        &served,
+        "/omnia.runtime.v1.RuntimeService/Health",
+        omnia::HealthRequest {},
+        None,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        health,
+        omnia::HealthResponse {
+            healthy: true,
+            status: "ok".into(),
+            contract_version: CONTRACT_VERSION.into(),
+            capabilities: vec!["invoke".into()],
+        }
+    );
+}
+
+/// As Omnia's facade calls it: `input_json` a string, the request gzip-compressed.
+#[tokio::test]
+async fn an_omnia_facade_invokes_the_runtime_with_gzip() {
+    let served = serve(vec![echo_function()]).await;
+
+    let response: omnia::InvocationResponse = omnia_call(
+        &served,
+        "/omnia.runtime.v1.RuntimeService/Invoke",
+        omnia::InvocationRequest {
+            input_json: r#"{"message": "from go"}"#.into(),
+            invocation_id: "inv-go".into(),
+            metadata: Default::default(),
+        },
+        Some(CompressionEncoding::Gzip),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(response.output_json, r#"{"echo":"from go"}"#);
+    assert_eq!(response.invocation_id, "inv-go");
+    assert!(response.usage.is_some());
+}
+
 #[tokio::test]
 async fn has_conversation_is_not_found_in_function_mode() {
     let mut served = serve(vec![echo_function()]).await;
@@ -412,10 +492,11 @@ async fn converse_is_unimplemented() {
 async fn shutdown_stops_the_server_cleanly() {
     let Served {
         client,
+        channel,
         stop,
         server,
     } = serve(vec![echo_function()]).await;
-    drop(client);
+    drop((client, channel));
 
     stop.send(()).unwrap();
 
