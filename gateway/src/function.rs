@@ -20,6 +20,7 @@ use omnia_middleware::auth::{AuthChain, AuthLayer, Identity};
 use omnia_middleware::request_id::RequestId;
 use omnia_middleware::schema::{JsonSchema, ValidateInputLayer, ValidateOutputLayer};
 use omnia_middleware::{BoxError, GatewayError, InvocationId, ResponseBody};
+use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::{InvocationRequest, Usage};
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tower::util::BoxCloneSyncService;
@@ -101,13 +102,23 @@ impl Service<Request<Bytes>> for Invoke {
         let client = self.client.clone();
         let agent = self.agent.clone();
         Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            // Input validation ahead of this service parsed the body as JSON, so this holds;
+            // checking here keeps the request a Go runtime reads (`input_json` is a `string`
+            // there) valid whatever sits in front.
+            let input_json = match Utf8Bytes::from_utf8(body) {
+                Ok(text) => text,
+                Err(error) => {
+                    return Ok(GatewayError::InputInvalid {
+                        detail: format!("the body is not valid UTF-8: {error}"),
+                        errors: Vec::new(),
+                    }
+                    .into_response());
+                }
+            };
             let invocation_id = uuid::Uuid::new_v4().to_string();
-            let (parts, input_json) = request.into_parts();
-            let mut call = tonic::Request::new(InvocationRequest {
-                input_json,
-                invocation_id: invocation_id.clone(),
-                metadata: Default::default(),
-            });
+            let mut call =
+                tonic::Request::new(InvocationRequest::new(input_json, invocation_id.clone()));
             identity_metadata(&mut call, &agent, &parts);
             let started = Instant::now();
             let result = client.invoke(call).await;
@@ -224,6 +235,31 @@ mod tests {
         assert_eq!(body["duration_ms"], 7);
         assert_eq!(body["usage"]["input_tokens"], 3);
         assert_eq!(body["usage"]["cost_usd"], 0.0008);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_utf8_never_reaches_the_runtime() {
+        // Nothing listens on port 1: a call that got through would be a 502.
+        let client = RuntimeClient::new("127.0.0.1:1", std::time::Duration::from_secs(5)).unwrap();
+        let mut invoke = Invoke {
+            client,
+            agent: Arc::new(AgentIdentity {
+                name: header_value("echo"),
+                namespace: header_value("default"),
+            }),
+        };
+        let request = Request::new(Bytes::from_static(b"{\"message\": \"\xff\"}"));
+
+        let response = invoke.call(request).await.unwrap();
+
+        assert_eq!(response.status(), 400);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"], "input_invalid");
+        assert!(
+            body["detail"].as_str().unwrap().contains("not valid UTF-8"),
+            "{body}"
+        );
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::{HealthRequest, InvocationRequest, InvocationResponse};
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
 /// How long a connection attempt to the runtime may take before the call fails fast.
@@ -50,10 +51,13 @@ impl RuntimeClient {
     /// A client over an already built channel (benches run the runtime over an in-memory duplex).
     pub fn from_channel(channel: Channel, timeout: Duration) -> Self {
         Self {
-            // Bodies are bounded by the gateway's own limit, not tonic's 4 MiB default.
+            // Bodies are bounded by the gateway's own limit, not tonic's 4 MiB default. An
+            // Omnia runtime may answer gzip-compressed, so gzip answers are accepted; requests
+            // go out uncompressed, which every runtime reads.
             client: RuntimeServiceClient::new(channel)
                 .max_decoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES),
+                .max_encoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
+                .accept_compressed(CompressionEncoding::Gzip),
             timeout,
         }
     }

@@ -1,11 +1,17 @@
 //! The Omnia wire contracts: `omnia.runtime.v1` (facade <-> runtime) and `omnia.tools.v1`.
 //!
 //! Field names and numbers match Omnia's protos. Payload fields are `bytes::Bytes` so request and
-//! response bodies cross the gRPC boundary without a copy.
+//! response bodies cross the gRPC boundary without a copy; where Omnia declares such a field
+//! `string`, fill it from a [`Utf8Bytes`] (the constructors in this crate take one), because
+//! Omnia's Go peers reject a `string` field that is not valid UTF-8.
 
-#![allow(clippy::all, clippy::pedantic, missing_docs)]
+mod payload;
+mod utf8;
+
+pub use utf8::Utf8Bytes;
 
 /// `omnia.runtime.v1`: `RuntimeService` and its messages.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod runtime {
     /// Contract version 1.3.0.
     pub mod v1 {
@@ -17,6 +23,7 @@ pub mod runtime {
 }
 
 /// `omnia.tools.v1`: the gRPC tool contract.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod tools {
     /// Version 1.
     pub mod v1 {

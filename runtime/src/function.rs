@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use omnia_api::Agent;
+use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
 use crate::pack::{self, PackError};
@@ -88,8 +88,8 @@ impl Function {
     }
 
     /// Renders the prompt for `input` and asks the provider.
-    pub(crate) async fn invoke(&self, input: &Bytes) -> Result<Completion, InvokeError> {
-        let rendered = self.templates.render(input)?;
+    pub(crate) async fn invoke(&self, input: &Utf8Bytes) -> Result<Completion, InvokeError> {
+        let rendered = self.templates.render(input.as_bytes())?;
         let request = CompletionRequest {
             system: &rendered.system,
             user: &rendered.user,

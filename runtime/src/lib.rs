@@ -30,6 +30,7 @@ use std::sync::Arc;
 use omnia_api::ResolvedConfig;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -146,9 +147,12 @@ impl Runtime {
     /// The tonic service, for callers that run their own server.
     pub fn into_service(self) -> RuntimeServiceServer<Runtime> {
         // tonic's 4 MiB default would refuse bodies a gateway configured above it accepts.
+        // Omnia's facade sends `Invoke` and `Converse` gzip-compressed, so gzip requests are
+        // accepted; answers stay uncompressed, which every gRPC client reads.
         RuntimeServiceServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .accept_compressed(CompressionEncoding::Gzip)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `omnia.runtime.v1.RuntimeService` for function mode: `Invoke` runs a compiled function; the
 //! conversation methods say honestly that this runtime keeps no conversations yet.
 
+use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeService;
 use omnia_proto::runtime::v1::{
     CONTRACT_VERSION, ClientMessage, HasConversationRequest, HasConversationResponse,
@@ -39,6 +40,10 @@ impl RuntimeService for Runtime {
             invocation_id,
             ..
         } = request.into_inner();
+        // Omnia declares `input_json` a `string`, and the echo provider hands it back as
+        // `output_json`: input that is not UTF-8 would go out where a Go peer refuses it.
+        let input_json = Utf8Bytes::from_utf8(input_json)
+            .map_err(|e| Status::invalid_argument(format!("input_json is not valid UTF-8: {e}")))?;
         let completion = function.invoke(&input_json).await.map_err(|e| {
             tracing::warn!(agent = %function.info.name, error = %e, "invocation failed");
             status(e)
@@ -49,17 +54,17 @@ impl RuntimeService for Runtime {
             invocation_id
         };
         let usage = completion.usage;
-        Ok(Response::new(InvocationResponse {
-            output_json: completion.content,
-            usage: Some(Usage {
+        Ok(Response::new(InvocationResponse::new(
+            completion.content,
+            Usage {
                 input_tokens: i32::try_from(usage.input_tokens).unwrap_or(i32::MAX),
                 output_tokens: i32::try_from(usage.output_tokens).unwrap_or(i32::MAX),
                 // The wire type is a proto `float`.
                 cost_usd: usage.cost_usd as f32,
-            }),
-            duration_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
+            },
+            i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
             invocation_id,
-        }))
+        )))
     }
 
     async fn health(

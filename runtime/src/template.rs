@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::pack::Pack;
@@ -87,7 +86,7 @@ impl PromptTemplates {
     }
 
     /// Renders both templates for one request's input.
-    pub fn render(&self, input: &Bytes) -> Result<Rendered, TemplateError> {
+    pub fn render(&self, input: &[u8]) -> Result<Rendered, TemplateError> {
         // Valid UTF-8 (every JSON body) is borrowed, not copied.
         let text = String::from_utf8_lossy(input);
         // Input that is not a JSON object simply has no fields: the gateway owns validation.

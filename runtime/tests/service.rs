@@ -4,6 +4,8 @@
 // clippy's allow-in-tests covers `#[test]` functions, not this file's fixture helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod omnia;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
@@ -149,6 +152,8 @@ fn summarizer() -> Agent {
 /// A runtime serving `agents` on 127.0.0.1:0, a connected client, and the means to stop it.
 struct Served {
     client: RuntimeServiceClient<Channel>,
+    /// The client's channel, for calls through other message types.
+    channel: Channel,
     stop: oneshot::Sender<()>,
     server: JoinHandle<Result<(), RuntimeError>>,
 }
@@ -169,11 +174,14 @@ async fn serve(agents: Vec<Agent>) -> Served {
     let server = tokio::spawn(omnia_runtime::serve(runtime, listener, async {
         let _ = stopped.await;
     }));
-    let client = RuntimeServiceClient::connect(format!("http://{address}"))
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
         .await
         .unwrap();
     Served {
-        client,
+        client: RuntimeServiceClient::new(channel.clone()),
+        channel,
         stop,
         server,
     }
@@ -324,6 +332,31 @@ async fn the_echo_provider_returns_the_request_body() {
     assert_eq!(&response.output_json[..], body.as_bytes());
 }
 
+/// The echo provider would hand such input back as `output_json`, which Omnia's Go peers read as
+/// a UTF-8 `string` and would refuse; the runtime refuses it first, naming the field.
+#[tokio::test]
+async fn input_that_is_not_utf8_is_invalid_argument() {
+    let echo = agent(
+        "raw",
+        Mode::Function,
+        echo_pack(),
+        provider(ProviderType::Echo, vec![]),
+        None,
+    );
+    let mut served = serve(vec![echo]).await;
+    let mut request = invocation(Some("raw"), "", "x");
+    request.get_mut().input_json = Bytes::from_static(b"{\"message\": \"\xff\xfe\"}");
+
+    let status = served.client.invoke(request).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("input_json is not valid UTF-8"),
+        "{}",
+        status.message()
+    );
+}
+
 #[tokio::test]
 async fn health_reports_the_contract() {
     let mut served = serve(vec![echo_function()]).await;
@@ -339,6 +372,101 @@ async fn health_reports_the_contract() {
     assert_eq!(health.status, "ok");
     assert_eq!(health.contract_version, CONTRACT_VERSION);
     assert_eq!(health.capabilities, vec!["invoke".to_owned()]);
+}
+
+/// Omnia's facade compresses its requests with gzip; the runtime must read them.
+#[tokio::test]
+async fn gzip_compressed_invoke_and_health_are_answered() {
+    let served = serve(vec![echo_function()]).await;
+    let mut client = served.client.send_compressed(CompressionEncoding::Gzip);
+
+    let response = client
+        .invoke(invocation(
+            Some("echo-function"),
+            r#"{"message": "zipped"}"#,
+            "inv-gz",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let health = client.health(HealthRequest {}).await.unwrap().into_inner();
+
+    assert_eq!(&response.output_json[..], br#"{"echo":"zipped"}"#);
+    assert_eq!(response.invocation_id, "inv-gz");
+    assert!(health.healthy);
+}
+
+/// A unary call through Omnia-shaped messages (tests/omnia): the runtime's answer as a Go peer
+/// decodes it, with its `string` fields checked for UTF-8.
+async fn omnia_call<Req, Res>(
+    served: &Served,
+    method: &'static str,
+    request: Req,
+    compression: Option<CompressionEncoding>,
+) -> Result<Res, tonic::Status>
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Res: prost::Message + Default + Send + Sync + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(served.channel.clone());
+    if let Some(encoding) = compression {
+        grpc = grpc.send_compressed(encoding);
+    }
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(method);
+    let codec = tonic_prost::ProstCodec::<Req, Res>::default();
+    let mut request = Request::new(request);
+    request
+        .metadata_mut()
+        .insert("x-omnia-agent-name", "echo-function".parse().unwrap());
+    Ok(grpc.unary(request, path, codec).await?.into_inner())
+}
+
+#[tokio::test]
+async fn an_omnia_peer_reads_the_runtimes_health() {
+    let served = serve(vec![echo_function()]).await;
+
+    let health: omnia::HealthResponse = omnia_call(
+        &served,
+        "/omnia.runtime.v1.RuntimeService/Health",
+        omnia::HealthRequest {},
+        None,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        health,
+        omnia::HealthResponse {
+            healthy: true,
+            status: "ok".into(),
+            contract_version: CONTRACT_VERSION.into(),
+            capabilities: vec!["invoke".into()],
+        }
+    );
+}
+
+/// As Omnia's facade calls it: `input_json` a string, the request gzip-compressed.
+#[tokio::test]
+async fn an_omnia_facade_invokes_the_runtime_with_gzip() {
+    let served = serve(vec![echo_function()]).await;
+
+    let response: omnia::InvocationResponse = omnia_call(
+        &served,
+        "/omnia.runtime.v1.RuntimeService/Invoke",
+        omnia::InvocationRequest {
+            input_json: r#"{"message": "from go"}"#.into(),
+            invocation_id: "inv-go".into(),
+            metadata: Default::default(),
+        },
+        Some(CompressionEncoding::Gzip),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(response.output_json, r#"{"echo":"from go"}"#);
+    assert_eq!(response.invocation_id, "inv-go");
+    assert!(response.usage.is_some());
 }
 
 #[tokio::test]
@@ -380,10 +508,11 @@ async fn converse_is_unimplemented() {
 async fn shutdown_stops_the_server_cleanly() {
     let Served {
         client,
+        channel,
         stop,
         server,
     } = serve(vec![echo_function()]).await;
-    drop(client);
+    drop((client, channel));
 
     stop.send(()).unwrap();
 

@@ -30,6 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, Notify, oneshot, watch};
 use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
+use tower::util::MapRequestLayer;
 
 /// The example function every test calls.
 pub const ECHO: &str = "echo-function";
@@ -303,8 +305,19 @@ impl FakeRuntime {
         Self::start_on(listener, behaviour)
     }
 
+    /// Serves on a fresh `127.0.0.1:0` port and gzip-compresses every answer, as a runtime that
+    /// compresses regardless of what the caller advertised would.
+    pub async fn start_gzip(behaviour: Behaviour) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, behaviour, true)
+    }
+
     /// Serves on `listener` (to bring a runtime up on an address the gateway already uses).
     pub fn start_on(listener: TcpListener, behaviour: Behaviour) -> Self {
+        Self::serve(listener, behaviour, false)
+    }
+
+    fn serve(listener: TcpListener, behaviour: Behaviour, gzip: bool) -> Self {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(FakeState {
             behaviour,
@@ -315,9 +328,19 @@ impl FakeRuntime {
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let service = RuntimeServiceServer::new(FakeService(state.clone()));
+        let service = if gzip {
+            service.send_compressed(CompressionEncoding::Gzip)
+        } else {
+            service
+        };
+        // tonic compresses an answer only for a caller that advertised gzip, so the gzip fake
+        // advertises it on the caller's behalf: the answer is compressed whatever the caller
+        // sent.
+        let advertise = gzip.then(|| MapRequestLayer::new(advertise_gzip as fn(_) -> _));
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
+                .layer(tower::util::option_layer(advertise))
                 .serve_with_incoming_shutdown(service, incoming, async {
                     let _ = stopped.await;
                 })
@@ -363,6 +386,15 @@ impl FakeRuntime {
     pub async fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().await.clone()
     }
+}
+
+/// A request as if its caller accepted gzip-compressed answers.
+fn advertise_gzip(mut request: Request<tonic::body::Body>) -> Request<tonic::body::Body> {
+    request.headers_mut().insert(
+        "grpc-accept-encoding",
+        http::HeaderValue::from_static("gzip"),
+    );
+    request
 }
 
 /// The real runtime (`omnia_runtime`), compiled from `config` and served on `127.0.0.1:0`.

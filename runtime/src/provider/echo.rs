@@ -29,7 +29,7 @@ impl Provider for EchoProvider {
         &'a self,
         request: CompletionRequest<'a>,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        // A `Bytes` clone shares the caller's buffer: the request body goes back out untouched.
+        // A clone shares the caller's buffer: the request body goes back out untouched.
         let content = request.input_json.clone();
         let usage = Usage::estimate(
             request.system.len() + request.user.len(),

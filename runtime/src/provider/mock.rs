@@ -1,15 +1,15 @@
 //! The mock provider: deterministic answers from `spec.mock.scenarios`, else an answer
 //! synthesised from the function's output schema, so every function runs with no API key.
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use omnia_api::{MockScenario, Pricing};
+use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
 use super::{Completion, CompletionRequest, Provider, ProviderError, Usage, synthesize};
 
 /// The answer when no scenario matches and the function declares no output schema.
-const DEFAULT_ANSWER: &[u8] = br#"{"response":"mock response"}"#;
+const DEFAULT_ANSWER: &str = r#"{"response":"mock response"}"#;
 
 /// Answers from scenarios (first match wins), else from the output schema, else with
 /// `{"response": "mock response"}`.
@@ -27,7 +27,7 @@ struct Scenario {
     output: Value,
     /// The serialised output when it has no `{{input...}}` reference: the common case answers
     /// with a shared buffer and serialises nothing per call.
-    fixed: Option<Bytes>,
+    fixed: Option<Utf8Bytes>,
 }
 
 impl MockProvider {
@@ -38,7 +38,7 @@ impl MockProvider {
             .map(|s| Scenario {
                 when: s.when.clone(),
                 fixed: (!references_input(&s.output))
-                    .then(|| serde_json::to_vec(&s.output).ok().map(Bytes::from))
+                    .then(|| serde_json::to_string(&s.output).ok().map(Utf8Bytes::from))
                     .flatten(),
                 output: s.output.clone(),
             })
@@ -51,14 +51,14 @@ impl MockProvider {
     }
 
     /// The answer for one call.
-    fn answer(&self, request: &CompletionRequest<'_>) -> Result<Bytes, ProviderError> {
+    fn answer(&self, request: &CompletionRequest<'_>) -> Result<Utf8Bytes, ProviderError> {
         // Parse the input only when a scenario needs to look at it.
         let needs_input = self
             .scenarios
             .iter()
             .any(|s| s.when.is_some() || s.fixed.is_none());
         let input = if needs_input {
-            parse_input(request.input_json)
+            parse_input(request.input_json.as_bytes())
         } else {
             Value::Null
         };
@@ -73,11 +73,11 @@ impl MockProvider {
             Some(scenario) => substitute(&scenario.output, &input),
             None => match request.output_schema {
                 Some(schema) => synthesize(schema),
-                None => return Ok(Bytes::from_static(DEFAULT_ANSWER)),
+                None => return Ok(Utf8Bytes::from_static(DEFAULT_ANSWER)),
             },
         };
-        serde_json::to_vec(&value)
-            .map(Bytes::from)
+        serde_json::to_string(&value)
+            .map(Utf8Bytes::from)
             .map_err(|e| ProviderError::Failed {
                 provider: self.name.clone(),
                 message: format!("could not serialise the mock answer: {e}"),
@@ -108,7 +108,7 @@ impl Provider for MockProvider {
 
 /// The input as JSON; input that is not JSON is matched and substituted as one string, so a
 /// scenario can still echo it.
-fn parse_input(input: &Bytes) -> Value {
+fn parse_input(input: &[u8]) -> Value {
     serde_json::from_slice(input)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(input).into_owned()))
 }

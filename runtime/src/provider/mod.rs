@@ -11,9 +11,9 @@ mod synth;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use omnia_api::ProviderType;
+use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
 pub use echo::EchoProvider;
@@ -42,8 +42,9 @@ pub struct CompletionRequest<'a> {
     pub system: &'a str,
     /// The rendered user template.
     pub user: &'a str,
-    /// The invocation's raw input, exactly as the caller sent it.
-    pub input_json: &'a Bytes,
+    /// The invocation's raw input, exactly as the caller sent it (the runtime refuses input that
+    /// is not UTF-8).
+    pub input_json: &'a Utf8Bytes,
     /// The function's `outputSchema`, when it has one: providers use it for structured output.
     pub output_schema: Option<&'a Value>,
     /// Generation parameters: the prompt's, else the provider's defaults.
@@ -86,7 +87,8 @@ impl From<omnia_api::ProviderDefaults> for Parameters {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     /// The answer text (for functions: the output JSON), handed to the caller without a copy.
-    pub content: Bytes,
+    /// Text by type: it goes out in a field Omnia's Go peers read as a UTF-8 `string`.
+    pub content: Utf8Bytes,
     /// What the call cost.
     pub usage: Usage,
 }

@@ -1,8 +1,8 @@
-use bytes::Bytes;
-use futures_util::FutureExt;
 use std::collections::BTreeMap;
 
+use futures_util::FutureExt;
 use omnia_api::{MockScenario, Pricing, ProviderDefaults, ProviderRole};
+use omnia_proto::Utf8Bytes;
 use serde_json::{Value, json};
 
 use super::*;
@@ -38,7 +38,7 @@ fn scenario(when: Option<Value>, output: Value) -> MockScenario {
 }
 
 /// Calls a provider whose future is ready at once (echo and mock never wait).
-fn complete(provider: &dyn Provider, input: &Bytes, schema: Option<&Value>) -> Completion {
+fn complete(provider: &dyn Provider, input: &Utf8Bytes, schema: Option<&Value>) -> Completion {
     let request = CompletionRequest {
         system: "system prompt",
         user: "user",
@@ -54,20 +54,20 @@ fn complete(provider: &dyn Provider, input: &Bytes, schema: Option<&Value>) -> C
 }
 
 fn json_of(completion: &Completion) -> Value {
-    serde_json::from_slice(&completion.content).unwrap()
+    serde_json::from_slice(completion.content.as_bytes()).unwrap()
 }
 
 #[test]
 fn echo_returns_the_input_buffer_itself() {
     let provider = build(&config(ProviderType::Echo, None, vec![]), false).unwrap();
-    let input = Bytes::from(r#"{"message":"hello"}"#.as_bytes().to_vec());
+    let input = Utf8Bytes::from(r#"{"message":"hello"}"#.to_owned());
 
     let completion = complete(&*provider, &input, None);
 
     assert_eq!(completion.content, input);
     assert_eq!(
-        completion.content.as_ptr(),
-        input.as_ptr(),
+        completion.content.as_bytes().as_ptr(),
+        input.as_bytes().as_ptr(),
         "the answer must share the input's buffer"
     );
 }
@@ -92,7 +92,7 @@ fn usage_estimates_four_bytes_per_token_priced_per_thousand() {
 fn mock_reports_usage_from_prompt_and_answer_sizes() {
     let provider = build(&config(ProviderType::Mock, None, vec![]), false).unwrap();
 
-    let completion = complete(&*provider, &Bytes::from_static(b"{}"), None);
+    let completion = complete(&*provider, &Utf8Bytes::from_static("{}"), None);
 
     // "system prompt" + "user" = 17 bytes; the default answer is 28 bytes.
     assert_eq!(completion.usage.input_tokens, 5);
@@ -116,13 +116,8 @@ fn mock_answers_with_the_first_scenario_whose_when_the_input_contains() {
         ],
         Pricing::default(),
     );
-    let ask = |input: &'static str| {
-        json_of(&complete(
-            &provider,
-            &Bytes::from_static(input.as_bytes()),
-            None,
-        ))
-    };
+    let ask =
+        |input: &'static str| json_of(&complete(&provider, &Utf8Bytes::from_static(input), None));
 
     assert_eq!(
         ask(r#"{"kind": "greeting", "meta": {"lang": "fr", "x": 1}}"#),
@@ -146,7 +141,7 @@ fn mock_substitutes_input_references_in_scenario_output() {
         )],
         Pricing::default(),
     );
-    let input = Bytes::from_static(br#"{"message": "hello", "items": [{"id": 7}]}"#);
+    let input = Utf8Bytes::from_static(r#"{"message": "hello", "items": [{"id": 7}]}"#);
 
     let answer = json_of(&complete(&provider, &input, None));
 
@@ -171,7 +166,7 @@ fn mock_matches_numbers_by_value() {
 
     let answer = json_of(&complete(
         &provider,
-        &Bytes::from_static(br#"{"n": 1.0}"#),
+        &Utf8Bytes::from_static(r#"{"n": 1.0}"#),
         None,
     ));
 
@@ -182,7 +177,7 @@ fn mock_matches_numbers_by_value() {
 fn mock_without_scenario_or_schema_gives_the_default_answer() {
     let provider = MockProvider::new("m".into(), &[], Pricing::default());
 
-    let answer = json_of(&complete(&provider, &Bytes::from_static(b"{}"), None));
+    let answer = json_of(&complete(&provider, &Utf8Bytes::from_static("{}"), None));
 
     assert_eq!(answer, json!({"response": "mock response"}));
 }
@@ -199,7 +194,7 @@ fn mock_without_matching_scenario_answers_from_the_output_schema() {
 
     let answer = json_of(&complete(
         &provider,
-        &Bytes::from_static(b"{}"),
+        &Utf8Bytes::from_static("{}"),
         Some(&schema),
     ));
 
@@ -254,7 +249,7 @@ fn build_substitutes_the_mock_for_llm_providers_in_dev_mode() {
     let scenarios = vec![scenario(None, json!({"from": "scenario"}))];
     let provider = build(&config(ProviderType::Openai, None, scenarios), true).unwrap();
 
-    let answer = json_of(&complete(&*provider, &Bytes::from_static(b"{}"), None));
+    let answer = json_of(&complete(&*provider, &Utf8Bytes::from_static("{}"), None));
 
     assert_eq!(provider.name(), "my-provider");
     assert_eq!(answer, json!({"from": "scenario"}));
