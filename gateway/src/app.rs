@@ -263,10 +263,12 @@ async fn internal_functions(
     options: &GatewayOptions,
     external: &[FunctionSpec],
 ) -> Result<Vec<FunctionSpec>, StartError> {
-    // Every function is served on the internal listener. Omnia lets an AgentRuntime opt out with
-    // `facades[].managementPlane: false`: once the resolved config carries that field, filter
-    // `served` here (an empty set leaves the internal port unbound).
-    let served: Vec<&Agent> = config.functions().collect();
+    // As Omnia, a facade with `managementPlane: false` has no internal twin; an empty set leaves
+    // the internal port unbound.
+    let served: Vec<&Agent> = config
+        .functions()
+        .filter(|agent| agent.facade.management_plane)
+        .collect();
     let plane = auth_config::management_plane(options)
         .await
         .map_err(StartError::ManagementPlane)?;

@@ -219,3 +219,28 @@ async fn internal_port_answers_unknown_functions_like_the_external_port() {
 
     reply.expect_error(404, "function_not_found");
 }
+
+#[tokio::test]
+async fn function_whose_facade_opts_out_of_the_management_plane_is_not_on_the_internal_port() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let jwks = JwksServer::start(dashboard_jwks()).await;
+    let yaml = keyed_yaml().replacen(
+        "    type: grpc\n",
+        "    type: grpc\n    managementPlane: false\n",
+        1,
+    );
+    assert_ne!(yaml, keyed_yaml(), "the echo example no longer has facade.type");
+    let options = Options {
+        open_when_unconfigured: false,
+        management_plane_jwks_url: Some(jwks.url()),
+        ..Options::default()
+    };
+    let gateway = TestGateway::start(&yaml, runtime.address(), options).await;
+    let token = bearer(&dashboard_token(&dashboard_claims()));
+
+    let opted_out = send(gateway.internal, call(ECHO, Some(&token))).await;
+
+    opted_out.expect_error(404, "function_not_found");
+    let still_there = send(gateway.internal, call(KEYED, Some(&token))).await;
+    assert_eq!(still_there.status, 200, "{still_there:?}");
+}
