@@ -593,6 +593,34 @@ async fn identity_reaches_the_runtime_as_metadata_without_the_bearer_token() {
 }
 
 #[tokio::test]
+async fn client_key_claims_reach_the_runtime_as_claim_metadata_and_role() {
+    use base64::Engine as _;
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let scopes =
+        base64::engine::general_purpose::STANDARD.encode(r#"{"role":"editor","tenant":"acme"}"#);
+    let yaml = format!(
+        "{}\n---\n{}",
+        keyed_yaml(),
+        key_secret(
+            &format!("agent-{KEYED}-clientkey-tenant-bot"),
+            KEYED,
+            "sk-tenant-bot",
+            &format!("  scopes: {scopes}\n"),
+        )
+    );
+    let gateway = TestGateway::start(&yaml, runtime.address(), Options::default()).await;
+
+    let reply = send(gateway.facade, keyed_call(Some("Bearer sk-tenant-bot"))).await;
+
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = runtime.seen().await;
+    let call = &seen[0];
+    assert_eq!(call.meta("x-omnia-user-id"), Some("tenant-bot"));
+    assert_eq!(call.meta("x-omnia-claim-role"), Some("editor"));
+    assert_eq!(call.meta("x-omnia-claim-tenant"), Some("acme"));
+}
+
+#[tokio::test]
 async fn a_sent_request_id_is_echoed_and_forwarded() {
     let runtime = FakeRuntime::start(Behaviour::Echo).await;
     let gateway = TestGateway::echo(&runtime).await;

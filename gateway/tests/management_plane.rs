@@ -229,7 +229,11 @@ async fn function_whose_facade_opts_out_of_the_management_plane_is_not_on_the_in
         "    type: grpc\n    managementPlane: false\n",
         1,
     );
-    assert_ne!(yaml, keyed_yaml(), "the echo example no longer has facade.type");
+    assert_ne!(
+        yaml,
+        keyed_yaml(),
+        "the echo example no longer has facade.type"
+    );
     let options = Options {
         open_when_unconfigured: false,
         management_plane_jwks_url: Some(jwks.url()),

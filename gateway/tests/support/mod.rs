@@ -66,7 +66,8 @@ pub fn key_hash(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(key.as_bytes()))
 }
 
-fn key_secret(name: &str, agent: &str, key: &str, extra: &str) -> String {
+/// A client-key Secret in Omnia's format for `key`; `extra` holds further `data:` lines.
+pub fn key_secret(name: &str, agent: &str, key: &str, extra: &str) -> String {
     format!(
         "apiVersion: v1
 kind: Secret
