@@ -264,6 +264,7 @@ async fn serve_logs_skipped_kinds_inert_fields_and_left_out_keys_once_at_start_u
             .arg("--config")
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"])
+            .args(["--internal-listen", "127.0.0.1:0"])
             .env("OMNIA_RUNTIME_ADDRESS", "127.0.0.1:9")
             .stdout(Stdio::null()),
         dir.path().join("stderr.log"),
