@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper_util::rt::TokioIo;
 use omnia_gateway::function::FunctionSpec;
 use omnia_gateway::metrics::Metrics;
 use omnia_gateway::runtime_client::RuntimeClient;
+use omnia_gateway::runtime_transport::{Http2Transport, Io};
 use omnia_gateway::stack::Limits;
 use omnia_middleware::auth::{AuthChain, ClientKey, ClientKeys};
 use omnia_middleware::schema::JsonSchema;
 use serde_json::{Value, json};
-use tonic::transport::{Endpoint, Server, Uri};
+use tonic::transport::Server;
 
 /// The client key the bench gateway accepts.
 pub const BENCH_KEY: &str = "bench-client-key-0123456789";
@@ -103,8 +103,8 @@ pub async fn echo_stack() -> impl tower::Service<
     let runtime =
         omnia_runtime::Runtime::compile(&config, omnia_runtime::RuntimeOptions { dev: false })
             .unwrap_or_else(|e| panic!("bench runtime: {e}"));
-    let channel = in_memory_channel(runtime).await;
-    let client = RuntimeClient::from_channel(channel, Duration::from_secs(60));
+    let client =
+        RuntimeClient::from_transport(in_memory_transport(runtime), Duration::from_secs(60));
     let schema = |v: &Value| Arc::new(JsonSchema::compile(v).unwrap_or_else(|e| panic!("{e}")));
     let agent = config
         .agent("echo-function")
@@ -141,8 +141,9 @@ fn echo_runtime_manifests() -> String {
     format!("{pack}\n---\n{provider}")
 }
 
-/// Serves `runtime` on one end of an in-memory duplex and returns a channel on the other.
-async fn in_memory_channel(runtime: omnia_runtime::Runtime) -> tonic::transport::Channel {
+/// Serves `runtime` on one end of an in-memory duplex and returns the gateway's transport on the
+/// other.
+fn in_memory_transport(runtime: omnia_runtime::Runtime) -> Http2Transport {
     let (client_io, server_io) = tokio::io::duplex(1024 * 1024);
     tokio::spawn(async move {
         // One connection, then pending forever so the server keeps serving it.
@@ -154,17 +155,18 @@ async fn in_memory_channel(runtime: omnia_runtime::Runtime) -> tonic::transport:
             .serve_with_incoming(runtime.into_service(), incoming)
             .await;
     });
-    let mut client_io = Some(client_io);
-    Endpoint::try_from("http://in-memory.invalid")
-        .unwrap_or_else(|e| panic!("{e}"))
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let io = client_io.take();
-            async move {
-                io.map(TokioIo::new).ok_or_else(|| {
-                    std::io::Error::other("the in-memory runtime accepts one connection")
-                })
+    // The connector hands out the one duplex end; a second connect (there is none while the
+    // duplex lives) fails.
+    let client_io = Arc::new(tokio::sync::Mutex::new(Some(client_io)));
+    Http2Transport::with_connector(Arc::new(move || {
+        let client_io = client_io.clone();
+        Box::pin(async move {
+            match client_io.lock().await.take() {
+                Some(io) => Ok(Box::new(io) as Box<dyn Io>),
+                None => Err(std::io::Error::other(
+                    "the in-memory runtime accepts one connection",
+                )),
             }
-        }))
-        .await
-        .unwrap_or_else(|e| panic!("in-memory channel: {e}"))
+        })
+    }))
 }

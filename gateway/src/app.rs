@@ -132,7 +132,7 @@ impl Gateway {
             RuntimeClient::new(&options.runtime_address, options.call_timeout).map_err(|e| {
                 StartError::RuntimeAddress {
                     address: options.runtime_address.clone(),
-                    reason: e.to_string(),
+                    reason: e,
                 }
             })?;
         let facade = bind(options.listen).await?;

@@ -16,5 +16,6 @@ pub mod management;
 pub mod metrics;
 pub mod router;
 pub mod runtime_client;
+pub mod runtime_transport;
 pub mod server;
 pub mod stack;

@@ -1,5 +1,6 @@
-//! The gateway's side of the gRPC link to the runtime: one lazily connected, multiplexed HTTP/2
-//! channel, a per-call timeout, and a background health probe that drives `/readyz`.
+//! The gateway's side of the gRPC link to the runtime: tonic's generated client over one lazily
+//! connected, multiplexed HTTP/2 connection ([`Http2Transport`]), a per-call timeout, and a
+//! background health probe that drives `/readyz`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,15 +9,16 @@ use std::time::Duration;
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::{HealthRequest, InvocationRequest, InvocationResponse};
 use tonic::codec::CompressionEncoding;
-use tonic::transport::{Channel, Endpoint};
 
-/// How long a connection attempt to the runtime may take before the call fails fast.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+use crate::runtime_transport::{Http2Transport, RuntimeAddress};
+
+/// The `:authority` sent to the runtime; gRPC servers route on the path, not on this.
+const ORIGIN: &str = "http://omnia-runtime";
 
 /// A cheap-to-clone handle on the runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeClient {
-    client: RuntimeServiceClient<Channel>,
+    client: RuntimeServiceClient<Http2Transport>,
     timeout: Duration,
 }
 
@@ -30,31 +32,25 @@ pub enum CallError {
 }
 
 impl RuntimeClient {
-    /// A client for the runtime at `address` (`host:port` or a URL). Nothing connects until the
-    /// first call, so the gateway starts even when the runtime is not up yet, and a dropped
-    /// connection is re-established on the next call.
-    pub fn new(address: &str, timeout: Duration) -> Result<Self, tonic::transport::Error> {
-        let uri = if address.contains("://") {
-            address.to_owned()
-        } else {
-            format!("http://{address}")
-        };
-        let channel = Endpoint::from_shared(uri)?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_while_idle(true)
-            .connect_lazy();
-        Ok(Self::from_channel(channel, timeout))
+    /// A client for the runtime at `address` (`host:port`, `http://host:port` or
+    /// `unix:///path`). Nothing connects until the first call, so the gateway starts even when
+    /// the runtime is not up yet, and a dropped connection is re-established on the next call.
+    ///
+    /// # Errors
+    /// When `address` is none of those forms.
+    pub fn new(address: &str, timeout: Duration) -> Result<Self, String> {
+        let address = RuntimeAddress::parse(address)?;
+        Ok(Self::from_transport(Http2Transport::new(address), timeout))
     }
 
-    /// A client over an already built channel (benches run the runtime over an in-memory duplex).
-    pub fn from_channel(channel: Channel, timeout: Duration) -> Self {
+    /// A client over a given transport (benches reach the runtime over an in-memory duplex).
+    pub fn from_transport(transport: Http2Transport, timeout: Duration) -> Self {
+        let origin = http::Uri::from_static(ORIGIN);
         Self {
             // Bodies are bounded by the gateway's own limit, not tonic's 4 MiB default. An
             // Omnia runtime may answer gzip-compressed, so gzip answers are accepted; requests
             // go out uncompressed, which every runtime reads.
-            client: RuntimeServiceClient::new(channel)
+            client: RuntimeServiceClient::with_origin(transport, origin)
                 .max_decoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
                 .accept_compressed(CompressionEncoding::Gzip),
