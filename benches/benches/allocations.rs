@@ -6,9 +6,7 @@
 //! `cargo bench -p omnia-benches --bench allocations`
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use omnia_benches::{BENCH_KEY, echo_stack};
-use tower::ServiceExt;
+use omnia_benches::{echo_stack, run_calls};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -17,14 +15,6 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 /// per-request costs).
 const CALLS: u64 = 2_000;
 const WARMUP: u64 = 200;
-
-fn request(body: &Bytes) -> http::Request<Full<Bytes>> {
-    http::Request::post("/functions/echo-function")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {BENCH_KEY}"))
-        .body(Full::new(body.clone()))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run quickly then.
@@ -40,26 +30,9 @@ fn main() {
         .unwrap_or_else(|e| panic!("{e}"));
     let stack = runtime.block_on(echo_stack());
     let body = Bytes::from(r#"{"message":"summarise the October invoice dispute"}"#);
-    let call = || {
-        let stack = stack.clone();
-        let request = request(&body);
-        async move {
-            let response = stack.oneshot(request).await.unwrap_or_else(|e| match e {});
-            assert_eq!(response.status(), http::StatusCode::OK);
-            let _ = response.into_body().collect().await;
-        }
-    };
-    runtime.block_on(async {
-        for _ in 0..WARMUP {
-            call().await;
-        }
-    });
+    runtime.block_on(run_calls(&stack, &body, WARMUP));
     let before = dhat::HeapStats::get();
-    runtime.block_on(async {
-        for _ in 0..calls {
-            call().await;
-        }
-    });
+    runtime.block_on(run_calls(&stack, &body, calls));
     let after = dhat::HeapStats::get();
     let blocks = (after.total_blocks - before.total_blocks) as f64 / calls as f64;
     let bytes = (after.total_bytes - before.total_bytes) as f64 / calls as f64;

@@ -6,17 +6,9 @@
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use http_body_util::{BodyExt, Full};
-use omnia_benches::{BENCH_KEY, echo_stack};
+use http_body_util::BodyExt;
+use omnia_benches::{echo_request, echo_stack};
 use tower::ServiceExt;
-
-fn request(body: &Bytes) -> http::Request<Full<Bytes>> {
-    http::Request::post("/functions/echo-function")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {BENCH_KEY}"))
-        .body(Full::new(body.clone()))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn function_call(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -31,14 +23,14 @@ fn function_call(c: &mut Criterion) {
         let body = Bytes::from(format!(r#"{{"message":"{message}"}}"#));
         // Sanity: the call succeeds, so the bench measures the happy path.
         let status = runtime
-            .block_on(stack.clone().oneshot(request(&body)))
+            .block_on(stack.clone().oneshot(echo_request(&body)))
             .map(|r| r.status());
         assert_eq!(status.ok(), Some(http::StatusCode::OK));
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(format!("echo_{}B_body", body.len()), |b| {
             b.to_async(&runtime).iter(|| {
                 let stack = stack.clone();
-                let request = request(&body);
+                let request = echo_request(&body);
                 async move {
                     let response = stack.oneshot(request).await.unwrap_or_else(|e| match e {});
                     response

@@ -134,6 +134,38 @@ pub async fn echo_stack() -> impl tower::Service<
     omnia_gateway::stack::build(&[spec], &client, limits, metrics)
 }
 
+/// A call of the echo function with `body`, authorised with [`BENCH_KEY`].
+pub fn echo_request(body: &Bytes) -> http::Request<http_body_util::Full<Bytes>> {
+    http::Request::post("/functions/echo-function")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {BENCH_KEY}"))
+        .body(http_body_util::Full::new(body.clone()))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `calls` echo calls one after another through `stack`, reading every response whole;
+/// panics on anything but 200, so a count never measures an error path.
+pub async fn run_calls<S>(stack: &S, body: &Bytes, calls: u64)
+where
+    S: tower::Service<
+            http::Request<http_body_util::Full<Bytes>>,
+            Response = http::Response<omnia_middleware::ResponseBody>,
+            Error = std::convert::Infallible,
+        > + Clone,
+{
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    for _ in 0..calls {
+        let response = stack
+            .clone()
+            .oneshot(echo_request(body))
+            .await
+            .unwrap_or_else(|e| match e {});
+        assert_eq!(response.status(), http::StatusCode::OK);
+        let _ = response.into_body().collect().await;
+    }
+}
+
 /// The echo function's pack and an `echo` provider (output = input).
 fn echo_runtime_manifests() -> String {
     let pack = include_str!("../../examples/echo-function/promptpack.yaml");
