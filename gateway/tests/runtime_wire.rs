@@ -19,3 +19,43 @@ async fn a_runtime_answering_gzip_compressed_serves_the_call() {
     assert_eq!(reply.json()["output"]["echo"], "zipped");
     wait_ready(gateway.health).await;
 }
+
+/// Gateway and runtime in one pod can share a Unix domain socket (`unix:///path`) instead of TCP;
+/// calls, readiness, and a runtime restart on the same path all work over it.
+#[tokio::test]
+async fn the_runtime_is_reached_over_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("runtime.sock");
+    let yaml = echo_yaml();
+    let serve = |socket: std::path::PathBuf| {
+        let runtime = omnia_runtime::Runtime::compile(&load(&yaml), Default::default()).unwrap();
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(omnia_runtime::serve_unix(runtime, listener, async {
+            let _ = stopped.await;
+        }));
+        (stop, task)
+    };
+    let (stop, task) = serve(socket.clone());
+    let address = format!("unix://{}", socket.display());
+    let gateway = TestGateway::start(&yaml, address, Options::default()).await;
+
+    let reply = gateway.call(ECHO, r#"{"message":"over a socket"}"#).await;
+
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json()["output"]["echo"], "over a socket");
+    // The runtime goes away and comes back on the same path: the next calls reconnect.
+    let _ = stop.send(());
+    let _ = task.await;
+    std::fs::remove_file(&socket).unwrap();
+    let _running = serve(socket.clone());
+    let mut status = http::StatusCode::BAD_GATEWAY;
+    for _ in 0..50 {
+        status = gateway.call(ECHO, r#"{"message":"again"}"#).await.status;
+        if status == http::StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200, "no call succeeded after the runtime came back");
+}

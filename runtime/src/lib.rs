@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use omnia_api::ResolvedConfig;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeServiceServer;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -179,6 +179,20 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
         .tcp_nodelay(true)
+        .serve_with_incoming_shutdown(runtime.into_service(), incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Serves `runtime` on a Unix domain socket until `shutdown` completes, then lets in-flight calls
+/// finish. For a gateway in the same pod (a shared `emptyDir`): no TCP stack on the path.
+pub async fn serve_unix(
+    runtime: Runtime,
+    listener: UnixListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RuntimeError> {
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    Server::builder()
         .serve_with_incoming_shutdown(runtime.into_service(), incoming, shutdown)
         .await?;
     Ok(())

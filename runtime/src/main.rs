@@ -33,6 +33,15 @@ struct Cli {
     /// Address to listen on [default: 0.0.0.0:$OMNIA_RUNTIME_PORT, port 9000].
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Serve on this Unix domain socket instead of TCP (for a gateway in the same pod, which then
+    /// uses `OMNIA_RUNTIME_ADDRESS=unix:///PATH`). A stale socket file is replaced.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "OMNIA_RUNTIME_SOCKET",
+        conflicts_with = "listen"
+    )]
+    socket: Option<PathBuf>,
     /// Answer with the mock provider wherever a real one cannot run (no credentials, or a type
     /// this build does not support).
     #[arg(long)]
@@ -58,15 +67,6 @@ async fn run(cli: Cli) -> Result<(), String> {
     config.log_notices();
     let runtime =
         Runtime::compile(&config, RuntimeOptions { dev: cli.dev }).map_err(|e| e.to_string())?;
-    let address = match cli.listen {
-        Some(address) => address,
-        None => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port_from_env()?)),
-    };
-    // Bind only after everything compiled: a bad pack never opens the port.
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    let local = listener.local_addr().unwrap_or(address);
     let mut served = 0;
     for function in runtime.functions() {
         served += 1;
@@ -84,10 +84,30 @@ async fn run(cli: Cli) -> Result<(), String> {
             "no function-mode AgentRuntime in the configuration: every Invoke will answer NotFound"
         );
     }
-    tracing::info!(%local, dev = cli.dev, "omnia-runtime listening");
-    omnia_runtime::serve(runtime, listener, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    // Bind only after everything compiled: a bad pack never opens the port.
+    if let Some(path) = &cli.socket {
+        // A socket file left by a previous run would make bind fail.
+        let _ = std::fs::remove_file(path);
+        let listener = tokio::net::UnixListener::bind(path)
+            .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+        tracing::info!(socket = %path.display(), dev = cli.dev, "omnia-runtime listening");
+        omnia_runtime::serve_unix(runtime, listener, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+    } else {
+        let address = match cli.listen {
+            Some(address) => address,
+            None => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port_from_env()?)),
+        };
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+        let local = listener.local_addr().unwrap_or(address);
+        tracing::info!(%local, dev = cli.dev, "omnia-runtime listening");
+        omnia_runtime::serve(runtime, listener, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     tracing::info!("omnia-runtime stopped");
     Ok(())
 }
