@@ -155,6 +155,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_input_with_a_bad_email_is_400_naming_the_field() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"contact": {"type": "string", "format": "email"}}
+        });
+        let layer = ValidateInputLayer::new(Arc::new(JsonSchema::compile(&schema).unwrap()));
+        let service = ServiceBuilder::new().layer(layer).service_fn(echo);
+
+        let response = service
+            .oneshot(Request::new(Full::new(Bytes::from_static(
+                br#"{"contact": "not-an-email"}"#,
+            ))))
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), 400);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"], "input_invalid");
+        assert_eq!(body["errors"][0]["pointer"], "/contact", "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("email"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
     async fn not_json_is_400_with_detail() {
         let (status, body) = call(b"{not json").await;
         assert_eq!(status, 400);
