@@ -135,10 +135,7 @@ impl Service<Request<Bytes>> for Invoke {
                     });
                     response
                 }
-                Err(error) => GatewayError::RuntimeError {
-                    detail: error.to_string(),
-                }
-                .into_response_with(Some(&invocation_id)),
+                Err(error) => error.into_response_with(Some(&invocation_id)),
             })
         })
     }
@@ -264,7 +261,11 @@ mod tests {
 
     #[tokio::test]
     async fn envelope_leaves_errors_alone() {
-        let response = GatewayError::RuntimeError { detail: "x".into() }.into_response();
+        let response = GatewayError::RuntimeError {
+            detail: "x".into(),
+            cause: "y".into(),
+        }
+        .into_response();
         let response = envelope(response);
         assert_eq!(response.status(), 502);
     }
