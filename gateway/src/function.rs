@@ -82,7 +82,9 @@ struct Invocation {
     usage: Usage,
 }
 
-/// Calls `RuntimeService.Invoke` with the request body as `input_json`, uncopied.
+/// Calls `RuntimeService.Invoke` with the request body as `input_json`. The message shares the
+/// body's buffer; tonic then encodes it, and prost copies the body into the gRPC frame (the one
+/// copy on the way out, see BENCHMARKS.md).
 #[derive(Debug, Clone)]
 struct Invoke {
     client: RuntimeClient,
@@ -174,7 +176,8 @@ fn identity_metadata<T>(
 }
 
 /// Wraps a validated output into `{"output", "invocation_id", "duration_ms", "usage"}`. The
-/// output bytes are spliced in as they came from the runtime: they were just validated as JSON.
+/// output bytes are copied into the envelope as they came from the runtime (no re-serialising:
+/// they were just validated as JSON).
 fn envelope(response: Response<ResponseBody>) -> Response<ResponseBody> {
     let (Some(invocation), Some(InvocationId(id))) = (
         response.extensions().get::<Invocation>().cloned(),

@@ -1,5 +1,10 @@
-//! Input validation: reads the (already limited) body, parses it, checks it against the function's
-//! `inputSchema`, and hands the inner service the original bytes, uncopied.
+//! Input validation: reads the (already limited) body into one buffer, parses it, checks it
+//! against the function's `inputSchema`, and hands the inner service that buffer.
+//!
+//! A body that arrived as one chunk is kept as that chunk; one that arrived in several (HTTP/2
+//! DATA frames of 16 KiB, several socket reads) is copied once into one buffer. Parsing does not
+//! change the buffer: serde_json reads it and builds a separate `Value` (owning copies of its
+//! strings) that is dropped after the check.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};

@@ -87,8 +87,9 @@ impl From<omnia_api::ProviderDefaults> for Parameters {
 /// A provider's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
-    /// The answer text (for functions: the output JSON), handed to the caller without a copy.
-    /// Text by type: it goes out in a field Omnia's Go peers read as a UTF-8 `string`.
+    /// The answer text (for functions: the output JSON); the `InvocationResponse` shares this
+    /// buffer, and encoding the response copies it into the gRPC frame. Text by type: it goes
+    /// out in a field Omnia's Go peers read as a UTF-8 `string`.
     pub content: Utf8Bytes,
     /// What the call cost.
     pub usage: Usage,
