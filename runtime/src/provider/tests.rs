@@ -289,8 +289,7 @@ fn build_refuses_llm_providers_outside_dev_mode_naming_resource_and_type() {
         false,
         None,
     )
-    .err()
-    .expect("claude is not implemented yet");
+    .expect_err("claude is not implemented yet");
 
     assert_eq!(
         err,
