@@ -82,7 +82,9 @@ struct Invocation {
     usage: Usage,
 }
 
-/// Calls `RuntimeService.Invoke` with the request body as `input_json`, uncopied.
+/// Calls `RuntimeService.Invoke` with the request body as `input_json`. The message shares the
+/// body's buffer; tonic then encodes it, and prost copies the body into the gRPC frame (the one
+/// copy on the way out, see BENCHMARKS.md).
 #[derive(Debug, Clone)]
 struct Invoke {
     client: RuntimeClient,
@@ -135,10 +137,7 @@ impl Service<Request<Bytes>> for Invoke {
                     });
                     response
                 }
-                Err(error) => GatewayError::RuntimeError {
-                    detail: error.to_string(),
-                }
-                .into_response_with(Some(&invocation_id)),
+                Err(error) => error.into_response_with(Some(&invocation_id)),
             })
         })
     }
@@ -177,7 +176,8 @@ fn identity_metadata<T>(
 }
 
 /// Wraps a validated output into `{"output", "invocation_id", "duration_ms", "usage"}`. The
-/// output bytes are spliced in as they came from the runtime: they were just validated as JSON.
+/// output bytes are copied into the envelope as they came from the runtime (no re-serialising:
+/// they were just validated as JSON).
 fn envelope(response: Response<ResponseBody>) -> Response<ResponseBody> {
     let (Some(invocation), Some(InvocationId(id))) = (
         response.extensions().get::<Invocation>().cloned(),
@@ -264,7 +264,11 @@ mod tests {
 
     #[tokio::test]
     async fn envelope_leaves_errors_alone() {
-        let response = GatewayError::RuntimeError { detail: "x".into() }.into_response();
+        let response = GatewayError::RuntimeError {
+            detail: "x".into(),
+            cause: "y".into(),
+        }
+        .into_response();
         let response = envelope(response);
         assert_eq!(response.status(), 502);
     }

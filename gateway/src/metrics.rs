@@ -187,12 +187,6 @@ impl Metrics {
         );
         self.per_agent(
             out,
-            ("omnia_agent_sessions_active", "gauge"),
-            "Active conversation sessions (function calls have none).",
-            |_| 0,
-        );
-        self.per_agent(
-            out,
             ("omnia_agent_requests_inflight", "gauge"),
             "Requests being served.",
             |m| m.inflight.load(Relaxed),
@@ -564,7 +558,7 @@ mod tests {
         assert!(
             metrics
                 .render()
-                .contains(r#"omnia_agent_sessions_active{agent="a\"b",namespace="n\\s"} 0"#)
+                .contains(r#"omnia_agent_requests_inflight{agent="a\"b",namespace="n\\s"} 0"#)
         );
     }
 }
