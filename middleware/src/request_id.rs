@@ -41,7 +41,7 @@ pub fn layer() -> RequestIdLayer {
         .into_inner()
 }
 
-/// Removes a client's `x-request-id` that is empty, longer than [`MAX_LEN`] or not visible
+/// Removes a client's `x-request-id` that is empty, longer than 128 bytes or not visible
 /// ASCII, so `SetRequestId` mints one instead. It never refuses a request.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ForgetUnsafeId;
