@@ -153,7 +153,8 @@ fn identity_metadata<T>(
     metadata.insert("x-omnia-agent-name", agent.name.clone());
     metadata.insert("x-omnia-namespace", agent.namespace.clone());
     if let Some(id) = parts.extensions.get::<RequestId>()
-        && let Ok(value) = MetadataValue::try_from(id.as_str())
+        && let Ok(text) = id.header_value().to_str()
+        && let Ok(value) = MetadataValue::try_from(text)
     {
         metadata.insert("x-omnia-request-id", value);
     }

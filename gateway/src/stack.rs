@@ -9,13 +9,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
-use omnia_middleware::content_type::JsonContentTypeLayer;
-use omnia_middleware::header_limit::HeaderLimitLayer;
+use omnia_middleware::content_type::JsonContentType;
+use omnia_middleware::header_limit::HeaderLimit;
 use omnia_middleware::limit::BodyLimitLayer;
 use omnia_middleware::load_shed::LoadShedLayer;
-use omnia_middleware::method::MethodGuardLayer;
-use omnia_middleware::request_id::RequestIdLayer;
-use omnia_middleware::{BoxError, ResponseBody};
+use omnia_middleware::method::AllowMethods;
+use omnia_middleware::{BoxError, ResponseBody, ValidateRequestHeaderLayer, request_id};
 use tower::{Layer, Service, ServiceBuilder};
 
 use crate::function::{self, FunctionSpec};
@@ -58,21 +57,23 @@ where
 
     let function_calls = ServiceBuilder::new()
         // POST only, before anything reads the body.
-        .layer(MethodGuardLayer::post())
+        .layer(ValidateRequestHeaderLayer::custom(AllowMethods::post()))
         // Shed load before reading bodies: an overloaded gateway answers 503 fast.
         .layer(LoadShedLayer::new(limits.max_in_flight))
         // Refuse a declared oversize body before reading it; cap chunked ones while streaming.
         .layer(BodyLimitLayer::new(limits.body))
         // A declared non-JSON body is refused before it is read.
-        .layer(JsonContentTypeLayer)
+        .layer(ValidateRequestHeaderLayer::custom(JsonContentType))
         // By name: that function's auth, schemas and runtime call (see function.rs).
         .service(FunctionRouter::new(by_name));
 
     ServiceBuilder::new()
         // Oversized header blocks get a JSON 431 before any other work.
-        .layer(HeaderLimitLayer::new(limits.headers))
+        .layer(ValidateRequestHeaderLayer::custom(HeaderLimit::new(
+            limits.headers,
+        )))
         // Every response, errors included, carries the request id.
-        .layer(RequestIdLayer)
+        .layer(request_id::layer())
         // Count and time everything, including requests refused below.
         .layer(MetricsLayer { metrics })
         .service(PathRouter::new(function_calls))
