@@ -7,7 +7,6 @@
 //! `exp` are required; clocks may disagree by [`JWT_LEEWAY_SECS`].
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -15,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::credential::UnverifiedJwt;
 use super::identity::{AuthMethod, Identity};
-use super::jwks::{Jwks, JwksSource, truncate};
+use super::jwks::{Jwks, JwksRefresh, JwksSource, truncate};
 use super::{AuthConfigError, unauthorized};
 use crate::error::GatewayError;
 
@@ -60,6 +59,8 @@ pub struct JwtConfig {
     pub jwks: JwksSource,
     /// Claim-to-identity mapping.
     pub claims: ClaimNames,
+    /// How keys fetched over HTTP are kept fresh.
+    pub refresh: JwksRefresh,
 }
 
 impl JwtConfig {
@@ -70,6 +71,7 @@ impl JwtConfig {
             audience: audience.into(),
             jwks,
             claims: ClaimNames::default(),
+            refresh: JwksRefresh::default(),
         }
     }
 }
@@ -81,21 +83,16 @@ pub struct JwtValidator {
 }
 
 impl JwtValidator {
-    /// Builds the validator; a file JWKS is read and a URL JWKS fetched now, so a bad key
-    /// source fails at start-up.
+    /// Builds the validator; a JWKS file is read, and a JWKS URL (or the issuer's discovery
+    /// document and the JWKS it names) fetched now, so a bad key source fails at start-up. Keys
+    /// fetched over HTTP are then refreshed in the background for as long as the validator lives.
     pub async fn new(config: JwtConfig) -> Result<Self, AuthConfigError> {
-        let jwks = Jwks::load(config.jwks, OIDC_ALGORITHMS).await?;
+        let jwks = Jwks::load(config.jwks, OIDC_ALGORITHMS, config.refresh, &config.issuer).await?;
         let verifier = Verifier::new(jwks, &config.issuer, &config.audience, OIDC_ALGORITHMS)?;
         Ok(Self {
             verifier,
             claims: config.claims,
         })
-    }
-
-    /// Changes the shortest time between two fetches of a JWKS URL (default 30 s).
-    pub fn with_min_refresh_interval(self, interval: Duration) -> Self {
-        self.verifier.jwks.set_min_refresh_interval(interval);
-        self
     }
 
     /// The issuer whose tokens this validator owns.
