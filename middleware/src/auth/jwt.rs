@@ -223,8 +223,10 @@ pub(crate) struct ClaimLookup<'a> {
     pub email: &'a str,
 }
 
-/// Builds the identity from verified claims. Every claim not mapped to a field, if it is a string
-/// or a list of strings (joined with commas, as Omnia does for `groups`), lands in `claims`.
+/// Builds the identity from verified claims. Every claim but the subject and the end user, if it
+/// is a string or a list of strings (joined with commas, as Omnia does for `groups`), lands in
+/// `claims`: as in Omnia, the role and e-mail claims stay there under their own names too, and so
+/// do OAuth scopes (`scope`, `scp`), for the runtime's tool policies to read.
 pub(crate) fn identity_from_claims(
     mut claims: Map<String, Value>,
     lookup: &ClaimLookup<'_>,
@@ -243,11 +245,7 @@ pub(crate) fn identity_from_claims(
     let role = lookup.roles.iter().find_map(|name| string(&claims, name));
     let end_user = string(&claims, lookup.end_user).unwrap_or_else(|| subject.clone());
     let email = string(&claims, lookup.email);
-    let scopes = scopes(&claims);
-    for name in [lookup.subject, lookup.end_user, lookup.email]
-        .into_iter()
-        .chain(lookup.roles.iter().copied())
-    {
+    for name in [lookup.subject, lookup.end_user] {
         claims.remove(name);
     }
     let claims: BTreeMap<String, String> = claims
@@ -259,25 +257,9 @@ pub(crate) fn identity_from_claims(
         role,
         end_user: Some(end_user),
         email,
-        scopes,
         claims,
         method,
     })
-}
-
-/// OAuth scopes: `scope` is a space-separated string (RFC 8693); `scp` (Azure AD, Okta) is a
-/// string or a list.
-fn scopes(claims: &Map<String, Value>) -> Vec<String> {
-    match (claims.get("scope"), claims.get("scp")) {
-        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
-            s.split_whitespace().map(str::to_owned).collect()
-        }
-        (None, Some(Value::Array(items))) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 fn claim_text(value: Value) -> Option<String> {

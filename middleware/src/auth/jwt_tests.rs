@@ -40,12 +40,14 @@ async fn rs256_token_admits_with_mapped_claims() {
     assert_eq!(identity.role.as_deref(), Some("editor"));
     assert_eq!(identity.end_user.as_deref(), Some("user-1"));
     assert_eq!(identity.email.as_deref(), Some("user-1@example.test"));
-    assert_eq!(identity.scopes, ["functions:invoke", "agents:chat"]);
     assert_eq!(identity.claims["groups"], "finance,platform");
     assert_eq!(identity.claims["tenant"], "acme");
+    assert_eq!(identity.claims["scope"], "functions:invoke agents:chat");
+    assert_eq!(identity.claims["omnia.role"], "editor", "as in Omnia");
+    assert_eq!(identity.claims["email"], "user-1@example.test");
     assert!(
         !identity.claims.contains_key("sub"),
-        "mapped claims are not repeated"
+        "the subject is not repeated"
     );
     assert!(
         !identity.claims.contains_key("exp"),

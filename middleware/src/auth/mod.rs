@@ -43,7 +43,10 @@ use std::path::PathBuf;
 pub use chain::{ALLOW_UNAUTHENTICATED_ENV, AuthChain, AuthChainBuilder};
 pub use client_keys::{ClientKey, ClientKeys, END_USER_HEADER};
 pub use edge::EdgeTrust;
-pub use identity::{AuthMethod, Identity};
+pub use identity::{
+    AuthMethod, CLAIM_METADATA_PREFIX, Identity, USER_EMAIL_METADATA, USER_ID_METADATA,
+    USER_ROLES_METADATA,
+};
 pub use jwks::{JwksRefresh, JwksSource};
 pub use jwt::{ClaimNames, JWT_LEEWAY_SECS, JwtConfig, JwtValidator};
 pub use layer::{AuthLayer, AuthService};
