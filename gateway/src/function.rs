@@ -161,15 +161,11 @@ fn identity_metadata<T>(
     let Some(identity) = parts.extensions.get::<Identity>() else {
         return;
     };
-    let user = identity.end_user.as_deref().unwrap_or(&identity.subject);
-    if let Ok(value) = MetadataValue::try_from(user) {
-        metadata.insert("x-omnia-user-id", value);
-    }
-    for (claim, value) in &identity.claims {
-        let key = format!("x-omnia-claim-{}", claim.to_ascii_lowercase());
+    // User id, role, e-mail and claims; a value gRPC metadata cannot carry is left out.
+    for (key, value) in identity.runtime_metadata() {
         if let (Ok(key), Ok(value)) = (
             MetadataKey::from_bytes(key.as_bytes()),
-            MetadataValue::try_from(value.as_str()),
+            MetadataValue::try_from(value),
         ) {
             metadata.insert(key, value);
         }
