@@ -4,6 +4,8 @@
 //! JSON body of DESIGN.md 4.1 (`{"error", "detail", "invocation_id"?, ...}`) with the right status
 //! and headers. Nothing else in the gateway builds an error response by hand.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
@@ -59,6 +61,9 @@ pub enum GatewayError {
     /// The request could not be read (client went away, malformed framing).
     #[error("{detail}")]
     BadRequest { detail: String },
+    /// The body did not arrive in full within the body deadline.
+    #[error("the request body did not arrive within {} s", waited.as_secs_f64())]
+    RequestTimeout { waited: Duration },
     /// The runtime failed, was unreachable, or timed out.
     #[error("{detail}")]
     RuntimeError { detail: String },
@@ -89,6 +94,7 @@ impl GatewayError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::FunctionNotFound { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -111,6 +117,7 @@ impl GatewayError {
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::BadRequest { .. } => "bad_request",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::RuntimeError { .. } => "runtime_error",
             Self::OutputInvalid { .. } => "output_invalid",
             Self::Unavailable { .. } => "unavailable",
@@ -293,6 +300,21 @@ mod tests {
     async fn raw_output_with_invalid_utf8_is_a_lossy_string_even_inside_json() {
         let body = body_json(output_invalid(b"\"caf\xff\"").into_response()).await;
         assert_eq!(body["raw_output"], "\"caf\u{fffd}\"");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_did_not_arrive_in_time_is_408_request_timeout() {
+        let response = GatewayError::RequestTimeout {
+            waited: Duration::from_millis(2500),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "request_timeout");
+        assert_eq!(
+            body["detail"],
+            "the request body did not arrive within 2.5 s"
+        );
     }
 
     #[tokio::test]
