@@ -13,6 +13,9 @@
 //! request on it routed to that agent until it closes. A connection that has carried no routed
 //! request is counted under no agent; one that carried calls for two agents counts under both,
 //! so summing the gauge across agents can exceed the number of TCP connections.
+//!
+//! Connections refused at the connection cap are counted in
+//! `omnia_gateway_connections_refused_total`, a name of our own (no agent: they carried nothing).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -94,6 +97,7 @@ pub struct Metrics {
     agents: Vec<AgentMetrics>,
     by_name: HashMap<String, usize>,
     unrouted: [AtomicU64; 5],
+    connections_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -113,7 +117,13 @@ impl Metrics {
                 .map(|(i, &(name, _))| (name.to_owned(), i))
                 .collect(),
             unrouted: Default::default(),
+            connections_refused: AtomicU64::new(0),
         }
+    }
+
+    /// A connection was closed at accept because the listener had its maximum open.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Relaxed);
     }
 
     /// A request started for `agent` (the name in its path, if any) on `connection`; the guard
@@ -169,7 +179,19 @@ impl Metrics {
                 );
             }
         }
+        self.render_refused(&mut out);
         out
+    }
+
+    fn render_refused(&self, out: &mut String) {
+        const NAME: &str = "omnia_gateway_connections_refused_total";
+        header(
+            out,
+            NAME,
+            "counter",
+            "Connections closed at accept because the listener had its maximum open.",
+        );
+        let _ = writeln!(out, "{NAME} {}", self.connections_refused.load(Relaxed));
     }
 
     fn render_gauges(&self, out: &mut String) {
@@ -556,6 +578,23 @@ mod tests {
         assert!(metrics.render().contains(&format!("{line}1\n")));
         drop(connection);
         assert!(metrics.render().contains(&format!("{line}0\n")));
+    }
+
+    #[test]
+    fn refused_connections_are_counted_from_zero() {
+        let metrics = Metrics::new([("echo", "default")]);
+        assert!(
+            metrics
+                .render()
+                .contains("\nomnia_gateway_connections_refused_total 0\n")
+        );
+        metrics.connection_refused();
+        metrics.connection_refused();
+        assert!(
+            metrics
+                .render()
+                .contains("\nomnia_gateway_connections_refused_total 2\n")
+        );
     }
 
     #[test]

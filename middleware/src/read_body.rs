@@ -8,8 +8,8 @@
 //! needs it lets the stack take scarce resources, such as a load-shed slot, only for requests
 //! whose body has arrived.
 
-use std::time::Duration;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
