@@ -1,11 +1,14 @@
 //! One client connection's life after accept: what counts as idle, closing it when it has been
 //! idle too long, and ending it on shutdown.
 //!
-//! A connection is idle while no request on it is being served. hyper has no idle timeout of its
-//! own for HTTP/2 (its keep-alive pings only find dead peers: a peer that answers them keeps the
-//! connection forever), nor for a connection that has not yet said which protocol it speaks, so
-//! [`drive`] keeps the clock for every connection. See `server.rs` for how HTTP/1's own header
-//! timer lines up with it.
+//! A connection is idle while no request on it is being served: a request is in progress from the
+//! moment hyper hands it to the stack until the stack returns its response. Writing that response
+//! out does not count, so a client that stops reading does not keep the connection busy.
+//!
+//! hyper has no idle timeout of its own for HTTP/2 (its keep-alive pings only find dead peers: a
+//! peer that answers them keeps the connection forever), nor for a connection that has not yet
+//! said which protocol it speaks, so [`drive`] keeps the clock for every connection. See
+//! `server.rs` for how HTTP/1's own header timer lines up with it.
 
 use std::future::Future;
 use std::pin::Pin;

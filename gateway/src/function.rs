@@ -12,8 +12,10 @@
 //! covers the schema checks and the runtime call, never the wait for a slow client, so clients
 //! trickling bodies cannot fill the slots and starve everyone else. Each of them waits at most
 //! the body deadline, and the number of them is bounded by the connection cap times the
-//! per-connection HTTP/2 stream cap (see `server.rs`). Each function's stack shares the one
-//! [`LoadShedLayer`] of its listener, so the budget is for all functions together.
+//! per-connection HTTP/2 stream cap (see `server.rs`). The price is that bodies being read are no
+//! longer bounded by the slots: what they hold is what clients manage to send within the
+//! deadline, each at most the body limit. Each function's stack shares the one [`LoadShedLayer`]
+//! of its listener, so the budget is for all functions together.
 
 use std::convert::Infallible;
 use std::io::Write as _;
