@@ -238,13 +238,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             let gateway = Gateway::bind(&resolved, options)
                 .await
                 .map_err(|e| e.to_string())?;
+            // Listening for signals before saying "serving", which is when callers may send one.
+            let shutdown = shutdown_signal();
             tracing::info!(
                 facade = %gateway.facade_addr(),
                 internal = ?gateway.internal_addr(),
                 health = %gateway.health_addr(),
                 "omnia-gateway serving"
             );
-            gateway.serve(shutdown_signal()).await;
+            gateway.serve(shutdown).await;
             Ok(())
         }
     }
