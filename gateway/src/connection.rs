@@ -149,6 +149,7 @@ impl<F: Future> Future for TrackedFuture<F> {
 /// Where the listener is in its life, as its connections see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
+    /// Accepting and serving.
     Serving,
     /// Shutting down: finish what is in progress, then close.
     Draining,
