@@ -1,22 +1,35 @@
 //! One function: the tail of the stack that is specific to one AgentRuntime in function mode.
 //!
 //! ```text
-//! auth (this agent's validators) -> envelope -> input schema -> output schema -> Invoke
+//! auth (this agent's validators) -> read body (deadline) -> load shed -> envelope
+//!   -> input schema -> output schema -> Invoke
 //! ```
 //! Auth sits here rather than in the shared stack because client keys and OIDC settings belong to
-//! each AgentRuntime, and one gateway serves several.
+//! each AgentRuntime, and one gateway serves several. It comes before the body is read, so a
+//! caller the chain refuses never makes the gateway buffer a body.
+//!
+//! The load-shed slot is taken only once the whole body has arrived (or been refused): a slot
+//! covers the schema checks and the runtime call, never the wait for a slow client, so clients
+//! trickling bodies cannot fill the slots and starve everyone else. Each of them waits at most
+//! the body deadline, and the number of them is bounded by the connection cap times the
+//! per-connection HTTP/2 stream cap (see `server.rs`). The price is that bodies being read are no
+//! longer bounded by the slots: what they hold is what clients manage to send within the
+//! deadline, each at most the body limit. Each function's stack shares the one [`LoadShedLayer`]
+//! of its listener, so the budget is for all functions together.
 
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, header};
 use http_body_util::Limited;
 use omnia_middleware::auth::{AuthChain, AuthLayer, Identity};
+use omnia_middleware::load_shed::LoadShedLayer;
+use omnia_middleware::read_body::ReadBodyLayer;
 use omnia_middleware::request_id::RequestId;
 use omnia_middleware::schema::{JsonSchema, ValidateInputLayer, ValidateOutputLayer};
 use omnia_middleware::{BoxError, GatewayError, InvocationId, ResponseBody};
@@ -42,8 +55,14 @@ pub struct FunctionSpec {
     pub auth: Arc<AuthChain>,
 }
 
-/// Builds the function's service over `client`.
-pub fn service<B>(spec: &FunctionSpec, client: RuntimeClient) -> FunctionService<B>
+/// Builds the function's service over `client`: bodies get `body_timeout` to arrive, then a slot
+/// of `shed`.
+pub fn service<B>(
+    spec: &FunctionSpec,
+    client: RuntimeClient,
+    body_timeout: Duration,
+    shed: &LoadShedLayer,
+) -> FunctionService<B>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -57,6 +76,8 @@ where
     };
     let stack = ServiceBuilder::new()
         .layer(AuthLayer::from_shared(spec.auth.clone()))
+        .layer(ReadBodyLayer::new(body_timeout))
+        .layer(shed.clone())
         .map_response(envelope)
         .layer(ValidateInputLayer::new(spec.input_schema.clone()))
         .layer(ValidateOutputLayer::new(spec.output_schema.clone()))

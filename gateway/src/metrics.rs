@@ -18,6 +18,9 @@
 //! request on it routed to that agent until it closes. A connection that has carried no routed
 //! request is counted under no agent; one that carried calls for two agents counts under both,
 //! so summing the gauge across agents can exceed the number of TCP connections.
+//!
+//! Connections refused at the connection cap are counted in
+//! `omnia_gateway_connections_refused_total`, a name of our own (no agent: they carried nothing).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -136,6 +139,7 @@ struct Series {
     /// Sorted by agent name (the exposition order); an agent's index is its id.
     agents: Vec<AgentMetrics>,
     unrouted: [Counter; 5],
+    connections_refused: Counter,
 }
 
 /// Label names go in Go's client order (sorted, `le` last), so the text reads like Omnia's own.
@@ -212,6 +216,14 @@ impl Collector for Series {
                 counter.encode(family.encode_family(&[("status_class", *class)])?)?;
             }
         }
+
+        let family = encoder.encode_descriptor(
+            "omnia_gateway_connections_refused",
+            "Connections closed at accept because the listener had its maximum open.",
+            None,
+            MetricType::Counter,
+        )?;
+        self.connections_refused.encode(family)?;
         Ok(())
     }
 }
@@ -237,6 +249,7 @@ impl Metrics {
                 .map(|&(name, ns)| AgentMetrics::new(name, ns))
                 .collect(),
             unrouted: Default::default(),
+            connections_refused: Counter::default(),
         });
         let mut registry = Registry::default();
         registry.register_collector(Box::new(series.clone()));
@@ -249,6 +262,11 @@ impl Metrics {
                 .collect(),
             registry,
         }
+    }
+
+    /// A connection was closed at accept: the listener had its maximum open.
+    pub fn connection_refused(&self) {
+        self.series.connections_refused.inc();
     }
 
     /// A request started for `agent` (the name in its path, if any) on `connection`; the guard

@@ -107,6 +107,7 @@ async fn metrics_after_a_success_a_4xx_and_a_5xx_are_omnias_series() {
             "# TYPE omnia_agent_requests_total counter",
             "# TYPE omnia_agent_request_duration_seconds histogram",
             "# TYPE omnia_gateway_unrouted_requests_total counter",
+            "# TYPE omnia_gateway_connections_refused_total counter",
         ]
     );
     let l = ECHO_LABELS;

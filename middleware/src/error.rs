@@ -65,6 +65,9 @@ pub enum GatewayError {
     /// The request could not be read (client went away, malformed framing).
     #[error("{detail}")]
     BadRequest { detail: String },
+    /// The body did not arrive in full within the body deadline.
+    #[error("the request body did not arrive within {} s", waited.as_secs_f64())]
+    RequestTimeout { waited: Duration },
     /// The runtime failed or could not be reached. `detail` is what the caller reads; `cause` is
     /// the runtime's or the transport's own text, which can name addresses and internals, so it
     /// goes to the log only, next to the invocation id that the response also carries.
@@ -101,6 +104,7 @@ impl GatewayError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::FunctionNotFound { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -125,6 +129,7 @@ impl GatewayError {
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::BadRequest { .. } => "bad_request",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::RuntimeError { .. } | Self::RuntimeTimeout { .. } => "runtime_error",
             Self::OutputInvalid { .. } => "output_invalid",
             Self::Unavailable { .. } => "unavailable",
@@ -388,6 +393,21 @@ mod tests {
         assert_eq!(body["error"], "runtime_error");
         assert_eq!(body["detail"], "the runtime did not answer within 60 s");
         assert_eq!(body["invocation_id"], "inv-7");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_did_not_arrive_in_time_is_408_request_timeout() {
+        let response = GatewayError::RequestTimeout {
+            waited: Duration::from_millis(2500),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "request_timeout");
+        assert_eq!(
+            body["detail"],
+            "the request body did not arrive within 2.5 s"
+        );
     }
 
     #[tokio::test]

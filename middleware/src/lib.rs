@@ -14,6 +14,7 @@ pub mod header_limit;
 pub mod limit;
 pub mod load_shed;
 pub mod method;
+pub mod read_body;
 pub mod request_id;
 pub mod schema;
 
