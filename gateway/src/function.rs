@@ -32,7 +32,7 @@ use omnia_middleware::load_shed::LoadShedLayer;
 use omnia_middleware::read_body::ReadBodyLayer;
 use omnia_middleware::request_id::RequestId;
 use omnia_middleware::schema::{JsonSchema, ValidateInputLayer, ValidateOutputLayer};
-use omnia_middleware::{BoxError, GatewayError, InvocationId, ResponseBody};
+use omnia_middleware::{BoxError, GatewayError, InvocationId, ResponseBody, Violations};
 use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::{InvocationRequest, Usage};
 use tonic::metadata::{MetadataKey, MetadataValue};
@@ -134,7 +134,7 @@ impl Service<Request<Bytes>> for Invoke {
                 Err(error) => {
                     return Ok(GatewayError::InputInvalid {
                         detail: format!("the body is not valid UTF-8: {error}"),
-                        errors: Vec::new(),
+                        errors: Violations::default(),
                     }
                     .into_response());
                 }

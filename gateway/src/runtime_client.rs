@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use omnia_middleware::GatewayError;
+use omnia_middleware::{GatewayError, Violations};
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::{HealthRequest, InvocationRequest, InvocationResponse};
 use tonic::Code;
@@ -95,7 +95,7 @@ fn failure(status: &tonic::Status, timeout: Duration) -> GatewayError {
         Code::InvalidArgument => {
             return GatewayError::InputInvalid {
                 detail: format!("the function cannot use this input: {}", status.message()),
-                errors: Vec::new(),
+                errors: Violations::default(),
             };
         }
         // grpc-go answers an expired `grpc-timeout` with DEADLINE_EXCEEDED, tonic's server with

@@ -75,6 +75,45 @@ async fn the_request_body_reaches_the_runtime_byte_for_byte() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn a_body_of_many_wrong_items_gets_fifty_errors_and_the_count_of_the_rest() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let lists = "apiVersion: omnia.altairalabs.ai/v1alpha1
+kind: AgentRuntime
+metadata: {name: lists}
+spec:
+  mode: function
+  promptPackRef: {name: echo-pack}
+  providers: [{name: default, providerRef: {name: echo-provider}}]
+  inputSchema: {type: array, items: {type: string}}
+  outputSchema: {type: object}
+";
+    let yaml = format!("{}\n---\n{lists}", echo_yaml());
+    let gateway = TestGateway::start(&yaml, runtime.address(), Options::default()).await;
+    // About 600 KiB of numbers where strings are wanted: 100,000 violations.
+    let body = format!("[{}]", vec!["12345"; 100_000].join(","));
+
+    let reply = gateway.call("lists", body).await;
+
+    let body = reply.expect_error(400, "input_invalid");
+    assert_eq!(
+        body["errors"].as_array().unwrap().len(),
+        50,
+        "{}",
+        body["detail"]
+    );
+    assert_eq!(body["errors_omitted"], 100_000 - 50);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("(and 99997 more)"),
+        "{}",
+        body["detail"]
+    );
+    assert!(runtime.seen().await.is_empty());
+}
+
+#[tokio::test]
 async fn input_failing_the_schema_is_400_with_a_pointer_per_failure() {
     let runtime = FakeRuntime::start(Behaviour::Echo).await;
     let gateway = TestGateway::echo(&runtime).await;

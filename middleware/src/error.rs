@@ -32,15 +32,31 @@ pub struct SchemaViolation {
     pub message: String,
 }
 
+/// The schema violations an error lists: at most [`Violations::MAX_LISTED`], and how many more
+/// there were, so a huge array of wrong items cannot make a response of megabytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations {
+    pub listed: Vec<SchemaViolation>,
+    /// Violations found beyond the listed ones.
+    pub omitted: usize,
+}
+
+impl Violations {
+    /// How many violations an error lists.
+    pub const MAX_LISTED: usize = 50;
+
+    /// Every violation found, listed or not.
+    pub fn total(&self) -> usize {
+        self.listed.len() + self.omitted
+    }
+}
+
 /// Every way a request can fail at the gateway.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GatewayError {
     /// The body is not JSON, or fails the function's `inputSchema`.
     #[error("{detail}")]
-    InputInvalid {
-        detail: String,
-        errors: Vec<SchemaViolation>,
-    },
+    InputInvalid { detail: String, errors: Violations },
     /// The authentication chain admitted nothing.
     #[error("{detail}")]
     Unauthorized { detail: String },
@@ -82,7 +98,7 @@ pub enum GatewayError {
     #[error("{detail}")]
     OutputInvalid {
         detail: String,
-        errors: Vec<SchemaViolation>,
+        errors: Violations,
         raw_output: Bytes,
     },
     /// Draining or overloaded.
@@ -148,17 +164,18 @@ impl GatewayError {
         let detail = self.to_string();
         self.log(&detail, invocation_id);
         let (errors, raw_output) = match &self {
-            Self::InputInvalid { errors, .. } => (Some(errors.as_slice()), None),
+            Self::InputInvalid { errors, .. } => (Some(errors), None),
             Self::OutputInvalid {
                 errors, raw_output, ..
-            } => (Some(errors.as_slice()), Some(raw_output)),
+            } => (Some(errors), Some(raw_output)),
             _ => (None, None),
         };
         let body = ErrorBody {
             error: self.code(),
             detail: &detail,
             invocation_id,
-            errors,
+            errors: errors.map(|e| e.listed.as_slice()),
+            errors_omitted: errors.map(|e| e.omitted).filter(|n| *n > 0),
         };
         // Serialising plain strings into a Vec cannot fail; fall back to a fixed body regardless.
         let bytes = encode(&body, raw_output).unwrap_or_else(|_| {
@@ -216,6 +233,9 @@ struct ErrorBody<'a> {
     invocation_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [SchemaViolation]>,
+    /// Violations beyond the listed ones (absent when every one is listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors_omitted: Option<usize>,
 }
 
 /// `body` as JSON, with `raw_output` as its last field when there is one.
@@ -277,10 +297,13 @@ mod tests {
     async fn output_invalid_carries_raw_output_errors_and_invocation_id() {
         let response = GatewayError::OutputInvalid {
             detail: "output fails outputSchema".into(),
-            errors: vec![SchemaViolation {
-                pointer: "/echo".into(),
-                message: "42 is not of type \"string\"".into(),
-            }],
+            errors: Violations {
+                omitted: 0,
+                listed: vec![SchemaViolation {
+                    pointer: "/echo".into(),
+                    message: "42 is not of type \"string\"".into(),
+                }],
+            },
             raw_output: Bytes::from_static(br#"{"echo":42}"#),
         }
         .into_response_with(Some("abc"));
@@ -290,12 +313,13 @@ mod tests {
         assert_eq!(body["raw_output"], serde_json::json!({"echo": 42}));
         assert_eq!(body["invocation_id"], "abc");
         assert_eq!(body["errors"][0]["pointer"], "/echo");
+        assert!(body.get("errors_omitted").is_none(), "{body}");
     }
 
     fn output_invalid(raw: &'static [u8]) -> GatewayError {
         GatewayError::OutputInvalid {
             detail: "output fails outputSchema".into(),
-            errors: Vec::new(),
+            errors: Violations::default(),
             raw_output: Bytes::from_static(raw),
         }
     }

@@ -19,5 +19,5 @@ pub mod request_id;
 pub mod schema;
 
 pub use body::{BoxError, ResponseBody};
-pub use error::{GatewayError, InvocationId, SchemaViolation};
+pub use error::{GatewayError, InvocationId, SchemaViolation, Violations};
 pub use tower_http::validate_request::ValidateRequestHeaderLayer;

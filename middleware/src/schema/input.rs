@@ -17,7 +17,7 @@ use tower::{Layer, Service};
 
 use super::{JsonSchema, parse_json, summarise};
 use crate::limit::{BodyLimit, read_error};
-use crate::{BoxError, GatewayError, ResponseBody};
+use crate::{BoxError, GatewayError, ResponseBody, Violations};
 
 /// Validates request bodies against a compiled schema.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ where
 fn validate(schema: &JsonSchema, bytes: &[u8]) -> Result<(), GatewayError> {
     let document = parse_json(bytes).map_err(|detail| GatewayError::InputInvalid {
         detail,
-        errors: Vec::new(),
+        errors: Violations::default(),
     })?;
     schema
         .check(&document)

@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 
 use super::{JsonSchema, parse_json, summarise};
 use crate::error::InvocationId;
-use crate::{GatewayError, ResponseBody};
+use crate::{GatewayError, ResponseBody, Violations};
 
 /// Validates successful response bodies against a compiled schema.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ fn check(schema: &JsonSchema, response: &Response<ResponseBody>) -> Result<(), G
     };
     let document = parse_json(raw).map_err(|detail| GatewayError::OutputInvalid {
         detail: format!("the runtime's output is not JSON: {detail}"),
-        errors: Vec::new(),
+        errors: Violations::default(),
         raw_output: raw.clone(),
     })?;
     schema
