@@ -6,8 +6,9 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    // Every `bytes` field becomes `bytes::Bytes`: the gateway hands the request body to the
-    // runtime, and the runtime's output back, without copying.
+    // Every `bytes` field becomes `bytes::Bytes`: a message shares the request body's (or the
+    // output's) buffer instead of copying it into a `String`, and decoding slices the field out
+    // of tonic's decode buffer. Encoding for the wire copies the payload once either way.
     config.bytes(["."]);
     tonic_prost_build::configure().compile_with_config(
         config,

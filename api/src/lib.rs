@@ -17,11 +17,13 @@ mod load;
 pub mod manifest;
 mod resolve;
 pub mod resolved;
+mod schema;
 
 pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use load::{load, load_str};
 pub use resolved::*;
+pub use schema::json_schema_validator;
 
 #[cfg(test)]
 mod tests;

@@ -337,8 +337,8 @@ pub struct ClientKey {
 pub struct Oidc {
     pub issuer: String,
     pub audience: String,
-    /// Where the signing keys come from: `jwksFile`, `jwksUrl`, or by default
-    /// `{issuer}/.well-known/jwks.json`.
+    /// Where the signing keys come from: `jwksFile`, `jwksUrl`, or by default the `jwks_uri` of
+    /// the issuer's OIDC discovery document.
     pub jwks: JwksSource,
     /// `claimMapping`: claim names for subject, role, end user (defaults `sub`, `omnia.role`, `sub`).
     pub subject_claim: String,
@@ -349,8 +349,13 @@ pub struct Oidc {
 /// Where a JWKS is read from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JwksSource {
+    /// `jwksFile`, relative to the manifest.
     File(PathBuf),
+    /// `jwksUrl`, as given.
     Url(String),
+    /// Neither: the `jwks_uri` of `{issuer}/.well-known/openid-configuration` (OIDC discovery),
+    /// since Keycloak, Okta, Google and Azure publish their keys at paths of their own.
+    Discover,
 }
 
 /// `spec.externalAuth.edgeTrust`.

@@ -1,5 +1,6 @@
 //! The per-request JSON work: parsing realistic bodies (serde_json vs simd-json), schema
-//! validation, and protobuf encoding of `InvocationRequest` (the body is shared, not copied).
+//! validation, and `InvocationRequest`: building it shares the body's buffer, encoding it copies
+//! the body into the frame buffer.
 //!
 //! `cargo bench -p omnia-benches --bench json`
 

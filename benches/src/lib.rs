@@ -122,11 +122,7 @@ pub async fn echo_stack() -> impl tower::Service<
         output_schema: schema(agent.output_schema.as_ref().unwrap_or(&Value::Null)),
         auth: Arc::new(auth),
     };
-    let limits = Limits {
-        body: 1024 * 1024,
-        headers: 64 * 1024,
-        max_in_flight: 4096,
-    };
+    let limits = Limits::default();
     let metrics = Arc::new(Metrics::new([(
         spec.name.as_str(),
         spec.namespace.as_str(),

@@ -17,7 +17,7 @@ use crate::function::FunctionSpec;
 use crate::management;
 use crate::metrics::Metrics;
 use crate::runtime_client::{Readiness, RuntimeClient, spawn_health_probe};
-use crate::server;
+use crate::server::{self, ConnectionLimits, ServeOptions};
 use crate::stack::{self, Limits};
 
 /// Everything the gateway is told on its command line and environment.
@@ -30,6 +30,9 @@ pub struct GatewayOptions {
     /// `host:port` of the runtime's gRPC server.
     pub runtime_address: String,
     pub limits: Limits,
+    /// Connection cap, HTTP/2 streams per connection and idle timeout, for each of the facade,
+    /// internal and health listeners.
+    pub connections: ConnectionLimits,
     /// Per-call deadline for `Invoke` (60 s by default).
     pub call_timeout: Duration,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -209,9 +212,18 @@ impl Gateway {
             async {
                 let _ = health_stopped.await;
             },
-            Duration::from_secs(1),
-            None,
+            ServeOptions {
+                connections: self.options.connections,
+                drain: Duration::from_secs(1),
+                ..ServeOptions::default()
+            },
         ));
+        let facade_options = ServeOptions {
+            connections: self.options.connections,
+            header_limit: self.options.limits.headers,
+            drain: self.options.drain_timeout,
+            metrics: Some(self.metrics.clone()),
+        };
         // The facade's shutdown also stops the internal listener, which drains alongside it.
         let (draining, drain_started) = watch::channel(false);
         let internal = self.internal.map(|internal| {
@@ -229,8 +241,7 @@ impl Gateway {
                     // An error means the sender is gone, which is shutdown too.
                     let _ = drain_started.wait_for(|started| *started).await;
                 },
-                self.options.drain_timeout,
-                Some(self.metrics.clone()),
+                facade_options.clone(),
             ))
         });
         let readiness = self.readiness.clone();
@@ -240,14 +251,7 @@ impl Gateway {
             readiness.start_draining();
             let _ = draining.send(true);
         };
-        server::serve(
-            self.facade,
-            facade_service,
-            facade_shutdown,
-            self.options.drain_timeout,
-            Some(self.metrics.clone()),
-        )
-        .await;
+        server::serve(self.facade, facade_service, facade_shutdown, facade_options).await;
         if let Some(internal) = internal {
             let _ = internal.await;
         }
@@ -306,21 +310,48 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when the
+/// future is first polled: a signal arriving in between would otherwise meet its default action
+/// and end the process at once, without draining.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn received(signal: std::io::Result<Signal>, name: &'static str) {
+        match signal {
             Ok(mut signal) => {
                 signal.recv().await;
             }
             Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
+                tracing::warn!(%error, "cannot listen for {name}");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+    }
+    let terminate = received(signal(SignalKind::terminate()), "SIGTERM");
+    let interrupt = received(signal(SignalKind::interrupt()), "SIGINT");
+    async move {
+        tokio::select! {
+            () = terminate => {}
+            () = interrupt => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sigterm_sent_before_the_shutdown_future_is_polled_is_not_lost() {
+        let shutdown = shutdown_signal();
+        // Were the handler installed lazily, this would end the test process.
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+
+        tokio::time::timeout(Duration::from_secs(10), shutdown)
+            .await
+            .expect("the SIGTERM was not seen");
     }
 }

@@ -41,6 +41,7 @@ pub async fn chain_for(agent: &Agent, options: &GatewayOptions) -> Result<AuthCh
         let jwks = match &oidc.jwks {
             ApiJwks::File(path) => JwksSource::File(path.clone()),
             ApiJwks::Url(url) => JwksSource::Url(url.clone()),
+            ApiJwks::Discover => JwksSource::Discover,
         };
         let mut config = JwtConfig::new(oidc.issuer.clone(), oidc.audience.clone(), jwks);
         config.claims = ClaimNames {

@@ -1,25 +1,38 @@
 //! One function: the tail of the stack that is specific to one AgentRuntime in function mode.
 //!
 //! ```text
-//! auth (this agent's validators) -> envelope -> input schema -> output schema -> Invoke
+//! auth (this agent's validators) -> read body (deadline) -> load shed -> envelope
+//!   -> input schema -> output schema -> Invoke
 //! ```
 //! Auth sits here rather than in the shared stack because client keys and OIDC settings belong to
-//! each AgentRuntime, and one gateway serves several.
+//! each AgentRuntime, and one gateway serves several. It comes before the body is read, so a
+//! caller the chain refuses never makes the gateway buffer a body.
+//!
+//! The load-shed slot is taken only once the whole body has arrived (or been refused): a slot
+//! covers the schema checks and the runtime call, never the wait for a slow client, so clients
+//! trickling bodies cannot fill the slots and starve everyone else. Each of them waits at most
+//! the body deadline, and the number of them is bounded by the connection cap times the
+//! per-connection HTTP/2 stream cap (see `server.rs`). The price is that bodies being read are no
+//! longer bounded by the slots: what they hold is what clients manage to send within the
+//! deadline, each at most the body limit. Each function's stack shares the one [`LoadShedLayer`]
+//! of its listener, so the budget is for all functions together.
 
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, header};
 use http_body_util::Limited;
 use omnia_middleware::auth::{AuthChain, AuthLayer, Identity};
+use omnia_middleware::load_shed::LoadShedLayer;
+use omnia_middleware::read_body::ReadBodyLayer;
 use omnia_middleware::request_id::RequestId;
 use omnia_middleware::schema::{JsonSchema, ValidateInputLayer, ValidateOutputLayer};
-use omnia_middleware::{BoxError, GatewayError, InvocationId, ResponseBody};
+use omnia_middleware::{BoxError, GatewayError, InvocationId, ResponseBody, Violations};
 use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::{InvocationRequest, Usage};
 use tonic::metadata::{MetadataKey, MetadataValue};
@@ -42,8 +55,14 @@ pub struct FunctionSpec {
     pub auth: Arc<AuthChain>,
 }
 
-/// Builds the function's service over `client`.
-pub fn service<B>(spec: &FunctionSpec, client: RuntimeClient) -> FunctionService<B>
+/// Builds the function's service over `client`: bodies get `body_timeout` to arrive, then a slot
+/// of `shed`.
+pub fn service<B>(
+    spec: &FunctionSpec,
+    client: RuntimeClient,
+    body_timeout: Duration,
+    shed: &LoadShedLayer,
+) -> FunctionService<B>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -57,6 +76,8 @@ where
     };
     let stack = ServiceBuilder::new()
         .layer(AuthLayer::from_shared(spec.auth.clone()))
+        .layer(ReadBodyLayer::new(body_timeout))
+        .layer(shed.clone())
         .map_response(envelope)
         .layer(ValidateInputLayer::new(spec.input_schema.clone()))
         .layer(ValidateOutputLayer::new(spec.output_schema.clone()))
@@ -82,7 +103,9 @@ struct Invocation {
     usage: Usage,
 }
 
-/// Calls `RuntimeService.Invoke` with the request body as `input_json`, uncopied.
+/// Calls `RuntimeService.Invoke` with the request body as `input_json`. The message shares the
+/// body's buffer; tonic then encodes it, and prost copies the body into the gRPC frame (the one
+/// copy on the way out, see BENCHMARKS.md).
 #[derive(Debug, Clone)]
 struct Invoke {
     client: RuntimeClient,
@@ -111,7 +134,7 @@ impl Service<Request<Bytes>> for Invoke {
                 Err(error) => {
                     return Ok(GatewayError::InputInvalid {
                         detail: format!("the body is not valid UTF-8: {error}"),
-                        errors: Vec::new(),
+                        errors: Violations::default(),
                     }
                     .into_response());
                 }
@@ -135,10 +158,7 @@ impl Service<Request<Bytes>> for Invoke {
                     });
                     response
                 }
-                Err(error) => GatewayError::RuntimeError {
-                    detail: error.to_string(),
-                }
-                .into_response_with(Some(&invocation_id)),
+                Err(error) => error.into_response_with(Some(&invocation_id)),
             })
         })
     }
@@ -154,22 +174,19 @@ fn identity_metadata<T>(
     metadata.insert("x-omnia-agent-name", agent.name.clone());
     metadata.insert("x-omnia-namespace", agent.namespace.clone());
     if let Some(id) = parts.extensions.get::<RequestId>()
-        && let Ok(value) = MetadataValue::try_from(id.as_str())
+        && let Ok(text) = id.header_value().to_str()
+        && let Ok(value) = MetadataValue::try_from(text)
     {
         metadata.insert("x-omnia-request-id", value);
     }
     let Some(identity) = parts.extensions.get::<Identity>() else {
         return;
     };
-    let user = identity.end_user.as_deref().unwrap_or(&identity.subject);
-    if let Ok(value) = MetadataValue::try_from(user) {
-        metadata.insert("x-omnia-user-id", value);
-    }
-    for (claim, value) in &identity.claims {
-        let key = format!("x-omnia-claim-{}", claim.to_ascii_lowercase());
+    // User id, role, e-mail and claims; a value gRPC metadata cannot carry is left out.
+    for (key, value) in identity.runtime_metadata() {
         if let (Ok(key), Ok(value)) = (
             MetadataKey::from_bytes(key.as_bytes()),
-            MetadataValue::try_from(value.as_str()),
+            MetadataValue::try_from(value),
         ) {
             metadata.insert(key, value);
         }
@@ -177,7 +194,8 @@ fn identity_metadata<T>(
 }
 
 /// Wraps a validated output into `{"output", "invocation_id", "duration_ms", "usage"}`. The
-/// output bytes are spliced in as they came from the runtime: they were just validated as JSON.
+/// output bytes are copied into the envelope as they came from the runtime (no re-serialising:
+/// they were just validated as JSON).
 fn envelope(response: Response<ResponseBody>) -> Response<ResponseBody> {
     let (Some(invocation), Some(InvocationId(id))) = (
         response.extensions().get::<Invocation>().cloned(),
@@ -264,7 +282,11 @@ mod tests {
 
     #[tokio::test]
     async fn envelope_leaves_errors_alone() {
-        let response = GatewayError::RuntimeError { detail: "x".into() }.into_response();
+        let response = GatewayError::RuntimeError {
+            detail: "x".into(),
+            cause: "y".into(),
+        }
+        .into_response();
         let response = envelope(response);
         assert_eq!(response.status(), 502);
     }

@@ -34,7 +34,7 @@ pub fn respond<B>(
             let mut response = Response::new(ResponseBody::full(metrics.render()));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
             response
         }

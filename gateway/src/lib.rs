@@ -4,11 +4,13 @@
 //! - [`stack`] assembles the Tower stack in one place;
 //! - [`function`] is the per-function tail (auth, schemas, `Invoke`);
 //! - [`app`] binds the ports and runs until shutdown;
+//! - [`server`] accepts and serves connections, [`connection`] keeps each one's idle clock;
 //! - [`management`] is the internal listener for management-plane (dashboard) calls;
 //! - [`dev`] runs gateway and runtime in one process for local work.
 
 pub mod app;
 pub mod auth_config;
+pub mod connection;
 pub mod dev;
 pub mod function;
 pub mod health;

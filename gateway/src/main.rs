@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use omnia_gateway::app::{Gateway, GatewayOptions, shutdown_signal};
 use omnia_gateway::dev;
 use omnia_gateway::management::DEFAULT_INTERNAL_PORT;
+use omnia_gateway::server::ConnectionLimits;
 use omnia_gateway::stack::Limits;
 use omnia_middleware::header_limit::DEFAULT_HEADER_LIMIT;
 use omnia_middleware::limit::DEFAULT_BODY_LIMIT;
@@ -77,9 +78,43 @@ struct Common {
     /// Largest total request header size in bytes.
     #[arg(long, env = "OMNIA_FACADE_MAX_HEADER_BYTES", default_value_t = DEFAULT_HEADER_LIMIT)]
     header_limit: usize,
-    /// Function calls in flight beyond which new calls get 503 `unavailable`.
+    /// Function calls in flight beyond which new calls get 503 `unavailable` (a call counts once
+    /// its body has arrived).
     #[arg(long, env = "OMNIA_FACADE_MAX_IN_FLIGHT", default_value_t = 4096)]
     max_in_flight: usize,
+    /// How long a request body may take to arrive in full, in seconds; later is 408.
+    #[arg(
+        long,
+        env = "OMNIA_FACADE_BODY_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    body_timeout: u64,
+    /// Open connections per listener beyond which new ones are closed at accept.
+    #[arg(
+        long,
+        env = "OMNIA_FACADE_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    max_connections: u32,
+    /// Concurrent HTTP/2 streams per connection.
+    #[arg(
+        long,
+        env = "OMNIA_FACADE_MAX_CONCURRENT_STREAMS",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    max_concurrent_streams: u32,
+    /// Seconds a connection may go without a request in progress before it is closed (HTTP/1
+    /// keep-alive and HTTP/2 alike; also how long an HTTP/1 request head may take to arrive).
+    #[arg(
+        long,
+        env = "OMNIA_FACADE_IDLE_TIMEOUT_SECONDS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    idle_timeout: u64,
     /// Deadline for one runtime call, in seconds.
     #[arg(long, env = "OMNIA_FACADE_CALL_TIMEOUT_SECONDS", default_value_t = 60)]
     call_timeout: u64,
@@ -145,6 +180,12 @@ fn options(
             body: common.body_limit,
             headers: common.header_limit,
             max_in_flight: common.max_in_flight,
+            body_timeout: Duration::from_secs(common.body_timeout),
+        },
+        connections: ConnectionLimits {
+            max_connections: common.max_connections,
+            max_streams: common.max_concurrent_streams,
+            idle_timeout: Duration::from_secs(common.idle_timeout),
         },
         call_timeout: Duration::from_secs(common.call_timeout),
         drain_timeout: Duration::from_secs(common.drain_timeout),
@@ -197,13 +238,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             let gateway = Gateway::bind(&resolved, options)
                 .await
                 .map_err(|e| e.to_string())?;
+            // Listening for signals before saying "serving", which is when callers may send one.
+            let shutdown = shutdown_signal();
             tracing::info!(
                 facade = %gateway.facade_addr(),
                 internal = ?gateway.internal_addr(),
                 health = %gateway.health_addr(),
                 "omnia-gateway serving"
             );
-            gateway.serve(shutdown_signal()).await;
+            gateway.serve(shutdown).await;
             Ok(())
         }
     }

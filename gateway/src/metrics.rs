@@ -4,6 +4,11 @@
 //! Omnia runs one agent per pod and stamps `agent` and `namespace` on every series as constant
 //! labels. One gateway serves several agents, so every label set is known at start-up (one per
 //! served agent) and each request updates pre-resolved atomics: no map insert, no mutex.
+//! `prometheus-client` writes the text (format 0.0.4, label values escaped): its counters and
+//! gauges are those atomics, and a [`Collector`] walks them at scrape time instead of a `Family`,
+//! whose lookups lock and whose series would all show from start-up. Its `Histogram` takes a
+//! mutex per observation, so the duration histogram is ours, made of atomics, and only encoded
+//! by the crate.
 //!
 //! A request is counted under an agent once it is routed to one (its path names a served
 //! function). Requests that match no agent get no `agent` label at all, so no `agent=""` series
@@ -13,18 +18,32 @@
 //! request on it routed to that agent until it closes. A connection that has carried no routed
 //! request is counted under no agent; one that carried calls for two agents counts under both,
 //! so summing the gauge across agents can exceed the number of TCP connections.
+//!
+//! Connections refused at the connection cap are counted in
+//! `omnia_gateway_connections_refused_total`, a name of our own (no agent: they carried nothing).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fmt::Write as _;
+use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use omnia_middleware::ResponseBody;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet, prometheus_text,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tower::Service;
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of `omnia_agent_request_duration_seconds`, exactly Omnia's. Finer buckets would
 /// add `le` series Omnia's panels do not expect and shift their `histogram_quantile` results;
@@ -43,40 +62,17 @@ fn outcome(class: usize) -> &'static str {
     if class >= 3 { "error" } else { "success" }
 }
 
-/// The counters of one served agent.
-#[derive(Debug)]
-struct AgentMetrics {
-    /// `agent="..",namespace=".."`, escaped once at start-up.
-    labels: String,
-    connections_active: AtomicI64,
-    connections_total: AtomicU64,
-    inflight: AtomicI64,
-    by_class: [AtomicU64; 5],
+/// A fixed-bucket histogram of atomics (see the module docs for why not the crate's).
+#[derive(Debug, Default)]
+struct Durations {
+    /// Per-bucket (not cumulative) counts; the encoder accumulates them.
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
 
-impl AgentMetrics {
-    fn new(agent: &str, namespace: &str) -> Self {
-        Self {
-            labels: format!(
-                "agent=\"{}\",namespace=\"{}\"",
-                escape(agent),
-                escape(namespace)
-            ),
-            connections_active: AtomicI64::new(0),
-            connections_total: AtomicU64::new(0),
-            inflight: AtomicI64::new(0),
-            by_class: Default::default(),
-            buckets: Default::default(),
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
-        }
-    }
-
-    fn record(&self, class: usize, elapsed: Duration) {
-        self.by_class[class].fetch_add(1, Relaxed);
+impl Durations {
+    fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|&bound| seconds <= bound) {
             self.buckets[i].fetch_add(1, Relaxed);
@@ -87,13 +83,158 @@ impl AgentMetrics {
     }
 }
 
+impl EncodeMetric for Durations {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        let buckets: [(f64, u64); BUCKETS.len()] =
+            std::array::from_fn(|i| (BUCKETS[i], self.buckets[i].load(Relaxed)));
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        // The `+Inf` bucket is the count, written by the encoder.
+        encoder.encode_histogram::<NoLabelSet>(sum, self.count.load(Relaxed), &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// The series of one served agent.
+#[derive(Debug)]
+struct AgentMetrics {
+    name: String,
+    namespace: String,
+    connections_active: Gauge,
+    connections_total: Counter,
+    inflight: Gauge,
+    by_class: [Counter; 5],
+    durations: Durations,
+}
+
+impl AgentMetrics {
+    fn new(name: &str, namespace: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            connections_active: Gauge::default(),
+            connections_total: Counter::default(),
+            inflight: Gauge::default(),
+            by_class: Default::default(),
+            durations: Durations::default(),
+        }
+    }
+
+    /// `agent`, `namespace`: the labels of every per-agent series.
+    fn labels(&self) -> [(&str, &str); 2] {
+        [("agent", &self.name), ("namespace", &self.namespace)]
+    }
+
+    fn record(&self, class: usize, elapsed: Duration) {
+        self.by_class[class].inc();
+        self.durations.observe(elapsed);
+    }
+}
+
+/// Every series; the registry's collector, shared with the request path.
+#[derive(Debug)]
+struct Series {
+    /// Sorted by agent name (the exposition order); an agent's index is its id.
+    agents: Vec<AgentMetrics>,
+    unrouted: [Counter; 5],
+    connections_refused: Counter,
+}
+
+/// Label names go in Go's client order (sorted, `le` last), so the text reads like Omnia's own.
+/// Counter names are given without `_total`: the encoder appends it.
+impl Collector for Series {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        type Pick = fn(&AgentMetrics) -> &dyn EncodeMetric;
+        // `omnia_agent_sessions_active` is left out until sessions exist (agent mode).
+        let per_agent: [(&str, &str, MetricType, Pick); 3] = [
+            (
+                "omnia_agent_connections_active",
+                "Open client connections that carried a request for the agent.",
+                MetricType::Gauge,
+                |m| &m.connections_active,
+            ),
+            (
+                "omnia_agent_connections",
+                "Client connections that carried a request for the agent.",
+                MetricType::Counter,
+                |m| &m.connections_total,
+            ),
+            (
+                "omnia_agent_requests_inflight",
+                "Requests being served.",
+                MetricType::Gauge,
+                |m| &m.inflight,
+            ),
+        ];
+        for (name, help, kind, pick) in per_agent {
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for m in &self.agents {
+                pick(m).encode(family.encode_family(&m.labels())?)?;
+            }
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "omnia_agent_requests",
+            "Requests served: status is success or error; status_class is the HTTP status class.",
+            None,
+            MetricType::Counter,
+        )?;
+        for m in &self.agents {
+            let [agent, namespace] = m.labels();
+            // A class no request has ended in yet has no series, as in Go's client.
+            for (class, counter) in m.by_class.iter().enumerate() {
+                if counter.get() > 0 {
+                    let status = ("status", outcome(class));
+                    let labels = [agent, namespace, status, ("status_class", CLASSES[class])];
+                    counter.encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "omnia_agent_request_duration_seconds",
+            "Request duration in seconds.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for m in &self.agents {
+            let [agent, namespace] = m.labels();
+            let labels = [agent, ("handler", HANDLER), namespace];
+            m.durations.encode(family.encode_family(&labels)?)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "omnia_gateway_unrouted_requests",
+            "Requests whose path names no served agent, by status class.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (class, counter) in CLASSES.iter().zip(&self.unrouted) {
+            if counter.get() > 0 {
+                counter.encode(family.encode_family(&[("status_class", *class)])?)?;
+            }
+        }
+
+        let family = encoder.encode_descriptor(
+            "omnia_gateway_connections_refused",
+            "Connections closed at accept because the listener had its maximum open.",
+            None,
+            MetricType::Counter,
+        )?;
+        self.connections_refused.encode(family)?;
+        Ok(())
+    }
+}
+
 /// All gateway metrics.
 #[derive(Debug)]
 pub struct Metrics {
-    /// Sorted by agent name (the exposition order); an agent's index is its id.
-    agents: Vec<AgentMetrics>,
+    series: Arc<Series>,
     by_name: HashMap<String, usize>,
-    unrouted: [AtomicU64; 5],
+    /// Holds one collector: `series`.
+    registry: Registry,
 }
 
 impl Metrics {
@@ -102,18 +243,30 @@ impl Metrics {
         let mut pairs: Vec<(&str, &str)> = agents.into_iter().collect();
         pairs.sort_unstable_by_key(|&(name, _)| name);
         pairs.dedup_by_key(|&mut (name, _)| name);
-        Self {
+        let series = Arc::new(Series {
             agents: pairs
                 .iter()
                 .map(|&(name, ns)| AgentMetrics::new(name, ns))
                 .collect(),
+            unrouted: Default::default(),
+            connections_refused: Counter::default(),
+        });
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(series.clone()));
+        Self {
+            series,
             by_name: pairs
                 .iter()
                 .enumerate()
                 .map(|(i, &(name, _))| (name.to_owned(), i))
                 .collect(),
-            unrouted: Default::default(),
+            registry,
         }
+    }
+
+    /// A connection was closed at accept: the listener had its maximum open.
+    pub fn connection_refused(&self) {
+        self.series.connections_refused.inc();
     }
 
     /// A request started for `agent` (the name in its path, if any) on `connection`; the guard
@@ -125,7 +278,7 @@ impl Metrics {
     ) -> InFlight {
         let agent = agent.and_then(|name| self.by_name.get(name).copied());
         if let Some(i) = agent {
-            self.agents[i].inflight.fetch_add(1, Relaxed);
+            self.series.agents[i].inflight.inc();
             if let Some(connection) = connection {
                 connection.0.serves(i);
             }
@@ -141,122 +294,20 @@ impl Metrics {
     pub fn connection(self: &Arc<Self>) -> Connection {
         Connection(Arc::new(ConnectionState {
             metrics: self.clone(),
-            served: (0..self.agents.len().div_ceil(64))
+            served: (0..self.series.agents.len().div_ceil(64))
                 .map(|_| AtomicU64::new(0))
                 .collect(),
         }))
     }
 
-    /// The Prometheus text exposition (format 0.0.4). Label names are in Go's client order
-    /// (sorted, `le` last), so the text reads like Omnia's own.
+    /// The Prometheus text exposition (format 0.0.4; see [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(1024 + 2048 * self.agents.len());
-        self.render_gauges(&mut out);
-        self.render_requests(&mut out);
-        self.render_durations(&mut out);
-        header(
-            &mut out,
-            "omnia_gateway_unrouted_requests_total",
-            "counter",
-            "Requests whose path names no served agent, by status class.",
-        );
-        for (class, counter) in CLASSES.iter().zip(&self.unrouted) {
-            let n = counter.load(Relaxed);
-            if n > 0 {
-                let _ = writeln!(
-                    out,
-                    "omnia_gateway_unrouted_requests_total{{status_class=\"{class}\"}} {n}"
-                );
-            }
+        let mut out = String::with_capacity(1024 + 2048 * self.series.agents.len());
+        // Writing into a String cannot fail, and our collector returns only the writer's errors.
+        if prometheus_text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("encoding the metrics failed");
         }
         out
-    }
-
-    fn render_gauges(&self, out: &mut String) {
-        self.per_agent(
-            out,
-            ("omnia_agent_connections_active", "gauge"),
-            "Open client connections that carried a request for the agent.",
-            |m| m.connections_active.load(Relaxed),
-        );
-        self.per_agent(
-            out,
-            ("omnia_agent_connections_total", "counter"),
-            "Client connections that carried a request for the agent.",
-            |m| i64::try_from(m.connections_total.load(Relaxed)).unwrap_or(i64::MAX),
-        );
-        self.per_agent(
-            out,
-            ("omnia_agent_sessions_active", "gauge"),
-            "Active conversation sessions (function calls have none).",
-            |_| 0,
-        );
-        self.per_agent(
-            out,
-            ("omnia_agent_requests_inflight", "gauge"),
-            "Requests being served.",
-            |m| m.inflight.load(Relaxed),
-        );
-    }
-
-    /// One sample per agent, with only the agent's labels.
-    fn per_agent(
-        &self,
-        out: &mut String,
-        (name, kind): (&str, &str),
-        help: &str,
-        value: impl Fn(&AgentMetrics) -> i64,
-    ) {
-        header(out, name, kind, help);
-        for m in &self.agents {
-            let _ = writeln!(out, "{name}{{{}}} {}", m.labels, value(m));
-        }
-    }
-
-    fn render_requests(&self, out: &mut String) {
-        header(
-            out,
-            "omnia_agent_requests_total",
-            "counter",
-            "Requests served: status is success or error; status_class is the HTTP status class.",
-        );
-        for m in &self.agents {
-            for (class, counter) in m.by_class.iter().enumerate() {
-                let n = counter.load(Relaxed);
-                if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "omnia_agent_requests_total{{{},status=\"{}\",status_class=\"{}\"}} {n}",
-                        m.labels,
-                        outcome(class),
-                        CLASSES[class]
-                    );
-                }
-            }
-        }
-    }
-
-    fn render_durations(&self, out: &mut String) {
-        const NAME: &str = "omnia_agent_request_duration_seconds";
-        header(out, NAME, "histogram", "Request duration in seconds.");
-        for m in &self.agents {
-            // `agent` < `handler` < `namespace`, as Go's client sorts them.
-            let labels = m.labels.replacen(
-                ",namespace=",
-                &format!(",handler=\"{HANDLER}\",namespace="),
-                1,
-            );
-            let mut cumulative = 0;
-            for (bound, bucket) in BUCKETS.iter().zip(&m.buckets) {
-                cumulative += bucket.load(Relaxed);
-                let _ = writeln!(out, "{NAME}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
-            }
-            let count = m.count.load(Relaxed);
-            let sum = m.sum_micros.load(Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "{NAME}_bucket{{{labels},le=\"+Inf\"}} {count}");
-            let _ = writeln!(out, "{NAME}_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "{NAME}_count{{{labels}}} {count}");
-        }
     }
 }
 
@@ -272,9 +323,9 @@ impl InFlight {
     pub fn finish(self, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         match self.agent {
-            Some(i) => self.metrics.agents[i].record(class, elapsed),
+            Some(i) => self.metrics.series.agents[i].record(class, elapsed),
             None => {
-                self.metrics.unrouted[class].fetch_add(1, Relaxed);
+                self.metrics.series.unrouted[class].inc();
             }
         }
     }
@@ -283,7 +334,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(i) = self.agent {
-            self.metrics.agents[i].inflight.fetch_sub(1, Relaxed);
+            self.metrics.series.agents[i].inflight.dec();
         }
     }
 }
@@ -306,9 +357,9 @@ impl ConnectionState {
         };
         // The plain load keeps later requests on a known connection free of a read-modify-write.
         if word.load(Relaxed) & bit == 0 && word.fetch_or(bit, Relaxed) & bit == 0 {
-            let m = &self.metrics.agents[agent];
-            m.connections_active.fetch_add(1, Relaxed);
-            m.connections_total.fetch_add(1, Relaxed);
+            let m = &self.metrics.series.agents[agent];
+            m.connections_active.inc();
+            m.connections_total.inc();
         }
     }
 }
@@ -320,8 +371,8 @@ impl Drop for ConnectionState {
             while bits != 0 {
                 let agent = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                if let Some(m) = self.metrics.agents.get(agent) {
-                    m.connections_active.fetch_sub(1, Relaxed);
+                if let Some(m) = self.metrics.series.agents.get(agent) {
+                    m.connections_active.dec();
                 }
             }
         }
@@ -361,18 +412,6 @@ where
         }
         self.inner.call(request)
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// A label value as the text format needs it (names are DNS labels, but say so in one place).
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', r"\n")
 }
 
 #[cfg(test)]
@@ -559,12 +598,35 @@ mod tests {
     }
 
     #[test]
-    fn label_values_are_escaped() {
-        let metrics = Metrics::new([("a\"b", "n\\s")]);
-        assert!(
-            metrics
-                .render()
-                .contains(r#"omnia_agent_sessions_active{agent="a\"b",namespace="n\\s"} 0"#)
-        );
+    fn label_values_are_escaped_on_every_series_of_the_agent() {
+        // Names are DNS labels in practice; these show no value can break a series apart.
+        let metrics = Arc::new(Metrics::new([("a\",namespace=b", "n\\s\"q\nx")]));
+        metrics
+            .start(Some("a\",namespace=b"), None)
+            .finish(200, Duration::from_millis(1));
+        let text = metrics.render();
+        let labels = r#"agent="a\",namespace=b",namespace="n\\s\"q\nx""#;
+        for line in [
+            format!("omnia_agent_connections_active{{{labels}}} 0"),
+            format!("omnia_agent_requests_inflight{{{labels}}} 0"),
+            format!(
+                "omnia_agent_requests_total{{{labels},status=\"success\",status_class=\"2xx\"}} 1"
+            ),
+            r#"omnia_agent_request_duration_seconds_count{agent="a\",namespace=b",handler="runtime",namespace="n\\s\"q\nx"} 1"#
+                .to_owned(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_text_is_prometheus_0_0_4_without_an_eof_marker() {
+        let text = Metrics::new([("echo", "default")]).render();
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(text.contains(
+            "# HELP omnia_agent_requests_inflight Requests being served.\n\
+             # TYPE omnia_agent_requests_inflight gauge\n"
+        ));
+        assert_eq!(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
     }
 }

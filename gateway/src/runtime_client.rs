@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use omnia_middleware::{GatewayError, Violations};
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::{HealthRequest, InvocationRequest, InvocationResponse};
+use tonic::Code;
 use tonic::codec::CompressionEncoding;
 
 use crate::runtime_transport::{Http2Transport, RuntimeAddress};
@@ -20,15 +22,6 @@ const ORIGIN: &str = "http://omnia-runtime";
 pub struct RuntimeClient {
     client: RuntimeServiceClient<Http2Transport>,
     timeout: Duration,
-}
-
-/// Why a call to the runtime failed; becomes 502 `runtime_error`.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    #[error("the runtime did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("the runtime failed: {} ({:?})", .0.message(), .0.code())]
-    Status(#[from] tonic::Status),
 }
 
 impl RuntimeClient {
@@ -58,16 +51,20 @@ impl RuntimeClient {
         }
     }
 
-    /// `Invoke`, bounded by the per-call timeout (also sent as `grpc-timeout`).
+    /// `Invoke`, bounded by the per-call timeout (also sent as `grpc-timeout`). A failure comes
+    /// back as the error the caller will see (see [`failure`]).
     pub async fn invoke(
         &self,
         mut request: tonic::Request<InvocationRequest>,
-    ) -> Result<InvocationResponse, CallError> {
+    ) -> Result<InvocationResponse, GatewayError> {
         request.set_timeout(self.timeout);
         let mut client = self.client.clone();
         match tokio::time::timeout(self.timeout, client.invoke(request)).await {
-            Ok(result) => Ok(result?.into_inner()),
-            Err(_) => Err(CallError::Timeout(self.timeout)),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(failure(&status, self.timeout)),
+            Err(_) => Err(GatewayError::RuntimeTimeout {
+                after: self.timeout,
+            }),
         }
     }
 
@@ -81,6 +78,51 @@ impl RuntimeClient {
             Ok(Ok(response)) if response.get_ref().healthy
         )
     }
+}
+
+/// What a gRPC status from the runtime means to the caller. Only `INVALID_ARGUMENT` is the
+/// caller's doing (the runtime says so when the input lacks a variable the prompt requires), and
+/// its message is about that input, so the caller reads it. Every other status is the runtime's
+/// failure: the caller learns its gRPC code, and the message (provider errors, transport errors
+/// naming addresses) becomes the logged cause.
+fn failure(status: &tonic::Status, timeout: Duration) -> GatewayError {
+    let code = status.code();
+    let detail = match code {
+        Code::InvalidArgument => {
+            return GatewayError::InputInvalid {
+                detail: format!("the function cannot use this input: {}", status.message()),
+                errors: Violations::default(),
+            };
+        }
+        // grpc-go answers an expired `grpc-timeout` with DEADLINE_EXCEEDED, tonic's server with
+        // CANCELLED ("Timeout expired"); the gateway cancels calls for no other reason.
+        Code::DeadlineExceeded | Code::Cancelled => {
+            return GatewayError::RuntimeTimeout { after: timeout };
+        }
+        Code::Unavailable => "the runtime is unavailable",
+        Code::NotFound => "the runtime does not serve this function",
+        _ => "the runtime failed to run the function",
+    };
+    GatewayError::RuntimeError {
+        detail: format!(
+            "{detail} (gRPC code {code:?}); the gateway's log has the cause under this \
+             invocation_id"
+        ),
+        cause: cause(status),
+    }
+}
+
+/// The status's message and the chain of errors under it (a transport failure's message is
+/// often just "transport error"; the address and the OS error are in its sources).
+fn cause(status: &tonic::Status) -> String {
+    let mut cause = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        cause.push_str(": ");
+        cause.push_str(&error.to_string());
+        source = error.source();
+    }
+    cause
 }
 
 /// Readiness as `/readyz` reports it.

@@ -4,18 +4,17 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
-use omnia_middleware::content_type::JsonContentTypeLayer;
-use omnia_middleware::header_limit::HeaderLimitLayer;
+use omnia_middleware::content_type::JsonContentType;
+use omnia_middleware::header_limit::HeaderLimit;
 use omnia_middleware::limit::BodyLimitLayer;
 use omnia_middleware::load_shed::LoadShedLayer;
-use omnia_middleware::method::MethodGuardLayer;
-use omnia_middleware::request_id::RequestIdLayer;
-use omnia_middleware::{BoxError, ResponseBody};
+use omnia_middleware::method::AllowMethods;
+use omnia_middleware::{BoxError, ResponseBody, ValidateRequestHeaderLayer, request_id};
 use tower::{Layer, Service, ServiceBuilder};
 
 use crate::function::{self, FunctionSpec};
@@ -30,8 +29,23 @@ pub struct Limits {
     pub body: usize,
     /// Largest total header size, bytes.
     pub headers: usize,
-    /// Function calls in flight beyond which new ones get 503 at once.
+    /// Function calls in flight beyond which new ones get 503 at once. A call counts once its
+    /// body has arrived.
     pub max_in_flight: usize,
+    /// How long a request body may take to arrive in full before the call is 408.
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// Omnia's: 1 MiB bodies, 64 KiB headers, 10 s to read a body; 4096 calls in flight.
+    fn default() -> Self {
+        Self {
+            body: omnia_middleware::limit::DEFAULT_BODY_LIMIT,
+            headers: omnia_middleware::header_limit::DEFAULT_HEADER_LIMIT,
+            max_in_flight: 4096,
+            body_timeout: omnia_middleware::read_body::DEFAULT_BODY_TIMEOUT,
+        }
+    }
 }
 
 /// Builds the facade's service for requests with body type `B` (hyper's `Incoming` when serving,
@@ -51,28 +65,35 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // One in-flight budget for every function of this stack. Each function takes its slot after
+    // auth and after its body has arrived (see function.rs), so slow bodies hold no slot.
+    let shed = LoadShedLayer::new(limits.max_in_flight);
     let by_name: HashMap<String, function::FunctionService<B>> = functions
         .iter()
-        .map(|spec| (spec.name.clone(), function::service(spec, client.clone())))
+        .map(|spec| {
+            let service = function::service(spec, client.clone(), limits.body_timeout, &shed);
+            (spec.name.clone(), service)
+        })
         .collect();
 
     let function_calls = ServiceBuilder::new()
         // POST only, before anything reads the body.
-        .layer(MethodGuardLayer::post())
-        // Shed load before reading bodies: an overloaded gateway answers 503 fast.
-        .layer(LoadShedLayer::new(limits.max_in_flight))
+        .layer(ValidateRequestHeaderLayer::custom(AllowMethods::post()))
         // Refuse a declared oversize body before reading it; cap chunked ones while streaming.
         .layer(BodyLimitLayer::new(limits.body))
         // A declared non-JSON body is refused before it is read.
-        .layer(JsonContentTypeLayer)
-        // By name: that function's auth, schemas and runtime call (see function.rs).
+        .layer(ValidateRequestHeaderLayer::custom(JsonContentType))
+        // By name: that function's auth, body read, load shed, schemas and runtime call (see
+        // function.rs).
         .service(FunctionRouter::new(by_name));
 
     ServiceBuilder::new()
         // Oversized header blocks get a JSON 431 before any other work.
-        .layer(HeaderLimitLayer::new(limits.headers))
+        .layer(ValidateRequestHeaderLayer::custom(HeaderLimit::new(
+            limits.headers,
+        )))
         // Every response, errors included, carries the request id.
-        .layer(RequestIdLayer)
+        .layer(request_id::layer())
         // Count and time everything, including requests refused below.
         .layer(MetricsLayer { metrics })
         .service(PathRouter::new(function_calls))

@@ -75,6 +75,45 @@ async fn the_request_body_reaches_the_runtime_byte_for_byte() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn a_body_of_many_wrong_items_gets_fifty_errors_and_the_count_of_the_rest() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let lists = "apiVersion: omnia.altairalabs.ai/v1alpha1
+kind: AgentRuntime
+metadata: {name: lists}
+spec:
+  mode: function
+  promptPackRef: {name: echo-pack}
+  providers: [{name: default, providerRef: {name: echo-provider}}]
+  inputSchema: {type: array, items: {type: string}}
+  outputSchema: {type: object}
+";
+    let yaml = format!("{}\n---\n{lists}", echo_yaml());
+    let gateway = TestGateway::start(&yaml, runtime.address(), Options::default()).await;
+    // About 600 KiB of numbers where strings are wanted: 100,000 violations.
+    let body = format!("[{}]", vec!["12345"; 100_000].join(","));
+
+    let reply = gateway.call("lists", body).await;
+
+    let body = reply.expect_error(400, "input_invalid");
+    assert_eq!(
+        body["errors"].as_array().unwrap().len(),
+        50,
+        "{}",
+        body["detail"]
+    );
+    assert_eq!(body["errors_omitted"], 100_000 - 50);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("(and 99997 more)"),
+        "{}",
+        body["detail"]
+    );
+    assert!(runtime.seen().await.is_empty());
+}
+
+#[tokio::test]
 async fn input_failing_the_schema_is_400_with_a_pointer_per_failure() {
     let runtime = FakeRuntime::start(Behaviour::Echo).await;
     let gateway = TestGateway::echo(&runtime).await;
@@ -99,6 +138,60 @@ async fn input_failing_the_schema_is_400_with_a_pointer_per_failure() {
             .all(|e| e["message"].is_string())
     );
     assert!(runtime.seen().await.is_empty(), "the runtime was called");
+}
+
+/// The echo example, but `message` must be an email address and the answer carries a
+/// `date-time`.
+fn formatted_echo_yaml() -> String {
+    echo_yaml()
+        .replace(
+            "        description: \"Text to echo\"\n",
+            "        description: \"Text to echo\"\n        format: email\n",
+        )
+        .replace(
+            "    required: [\"echo\"]\n    properties:\n      echo:\n        type: string\n",
+            "    required: [\"echo\"]\n    properties:\n      echo:\n        type: string\n      \
+             at:\n        type: string\n        format: date-time\n",
+        )
+}
+
+#[tokio::test]
+async fn an_email_field_that_is_not_an_email_is_400_naming_its_pointer() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let yaml = formatted_echo_yaml();
+    assert!(yaml.contains("format: email"), "the fixture did not apply");
+    let gateway = TestGateway::start(&yaml, runtime.address(), Options::default()).await;
+
+    let accepted = gateway.call(ECHO, r#"{"message":"ana@example.com"}"#).await;
+    let reply = gateway.call(ECHO, r#"{"message":"not an email"}"#).await;
+
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    let body = reply.expect_error(400, "input_invalid");
+    assert_eq!(body["errors"][0]["pointer"], "/message", "{body}");
+    assert_eq!(
+        runtime.seen().await.len(),
+        1,
+        "the bad email reached the runtime"
+    );
+}
+
+#[tokio::test]
+async fn an_output_date_time_that_is_not_one_is_502_output_invalid() {
+    let runtime = FakeRuntime::start(Behaviour::Fixed(Bytes::from_static(
+        br#"{"echo": "hi", "at": "next Tuesday"}"#,
+    )))
+    .await;
+    let yaml = formatted_echo_yaml();
+    assert!(
+        yaml.contains("format: date-time"),
+        "the fixture did not apply"
+    );
+    let gateway = TestGateway::start(&yaml, runtime.address(), Options::default()).await;
+
+    let reply = gateway.call(ECHO, r#"{"message":"ana@example.com"}"#).await;
+
+    let body = reply.expect_error(502, "output_invalid");
+    assert_eq!(body["errors"][0]["pointer"], "/at", "{body}");
 }
 
 #[tokio::test]
@@ -440,10 +533,10 @@ async fn calls_succeed_again_once_a_runtime_comes_up_on_the_same_address() {
 }
 
 #[tokio::test]
-async fn runtime_failure_is_502_runtime_error() {
+async fn a_runtime_failure_is_502_naming_the_grpc_code_but_not_the_runtimes_message() {
     let runtime = FakeRuntime::start(Behaviour::Fail(
         tonic::Code::Internal,
-        "provider exploded".to_owned(),
+        "provider exploded calling 10.20.30.40:443".to_owned(),
     ))
     .await;
     let gateway = TestGateway::echo(&runtime).await;
@@ -451,13 +544,10 @@ async fn runtime_failure_is_502_runtime_error() {
     let reply = gateway.call(ECHO, r#"{"message":"hi"}"#).await;
 
     let body = reply.expect_error(502, "runtime_error");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("provider exploded"),
-        "{body}"
-    );
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("gRPC code Internal"), "{body}");
+    assert!(!body.to_string().contains("10.20.30.40"), "{body}");
+    assert!(!body.to_string().contains("exploded"), "{body}");
     assert_eq!(
         body["invocation_id"],
         runtime.seen().await[0].invocation_id.as_str()
@@ -465,7 +555,69 @@ async fn runtime_failure_is_502_runtime_error() {
 }
 
 #[tokio::test]
-async fn runtime_that_does_not_answer_in_time_is_502_runtime_error() {
+async fn an_unreachable_runtime_is_502_without_its_address() {
+    let down = closed_address().await;
+    let options = Options {
+        call_timeout: LONG_CALL_TIMEOUT,
+        ..Options::default()
+    };
+    let gateway = TestGateway::bind(&echo_yaml(), down.to_string(), options).await;
+
+    let reply = gateway.call(ECHO, r#"{"message":"anyone?"}"#).await;
+
+    let body = reply.expect_error(502, "runtime_error");
+    let text = body.to_string();
+    assert!(!text.contains(&down.port().to_string()), "{body}");
+    assert!(!text.contains("127.0.0.1"), "{body}");
+    assert_uuid(body["invocation_id"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn input_the_runtime_refuses_as_invalid_argument_is_400_input_invalid() {
+    let said = "the prompt requires variable `text`, but the input has no top-level field `text`";
+    let runtime = FakeRuntime::start(Behaviour::Fail(
+        tonic::Code::InvalidArgument,
+        said.to_owned(),
+    ))
+    .await;
+    let gateway = TestGateway::echo(&runtime).await;
+
+    let reply = gateway.call(ECHO, r#"{"message":"hi"}"#).await;
+
+    let body = reply.expect_error(400, "input_invalid");
+    assert!(body["detail"].as_str().unwrap().contains(said), "{body}");
+}
+
+/// The summarizer example with an `inputSchema` that lets `text` be left out, so the request
+/// reaches the real runtime, whose prompt requires it.
+fn loose_summarizer_yaml() -> String {
+    let agent = include_str!("../../examples/summarizer/agentruntime.yaml")
+        .replace(r#"required: ["text"]"#, "required: []");
+    [
+        agent.as_str(),
+        include_str!("../../examples/summarizer/promptpack.yaml"),
+        include_str!("../../examples/summarizer/provider.yaml"),
+    ]
+    .join("\n---\n")
+}
+
+#[tokio::test]
+async fn input_missing_a_variable_the_prompt_requires_is_400_input_invalid_from_the_real_runtime() {
+    let yaml = loose_summarizer_yaml();
+    let runtime = real_runtime(&load(&yaml)).await;
+    let gateway = TestGateway::start(&yaml, runtime.to_string(), Options::default()).await;
+
+    let reply = gateway.call("summarizer", r#"{"maxWords": 20}"#).await;
+
+    let body = reply.expect_error(400, "input_invalid");
+    assert!(
+        body["detail"].as_str().unwrap().contains("variable `text`"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_runtime_that_does_not_answer_in_time_is_502_saying_it_timed_out() {
     let runtime = FakeRuntime::start(Behaviour::Hold).await;
     let options = Options {
         call_timeout: Duration::from_millis(300),
@@ -476,6 +628,10 @@ async fn runtime_that_does_not_answer_in_time_is_502_runtime_error() {
     let reply = gateway.call(ECHO, r#"{"message":"too slow"}"#).await;
 
     let body = reply.expect_error(502, "runtime_error");
+    assert_eq!(
+        body["detail"], "the runtime did not answer within 0.3 s",
+        "{body}"
+    );
     assert_uuid(body["invocation_id"].as_str().unwrap());
 }
 

@@ -145,26 +145,13 @@ pub struct PlotArgs {
     pub runs: Vec<PathBuf>,
 }
 
-/// Parses `10s`, `500ms`, `250us`, `2m`, `1.5s`; a bare number means seconds.
+/// Parses a Go-style duration, as manifests write them (`10s`, `500ms`, `250us`, `2m`, `1.5s`,
+/// `1h30m`; [`omnia_api::parse_duration`]), or a bare number of seconds (`3`, `0.5`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 10s, 500ms, 2m"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        "ns" => value / 1e9,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+    match text.parse::<f64>() {
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}")),
+        Err(_) => omnia_api::parse_duration(text),
+    }
 }
 
 /// Parses a positive request rate; the open model needs at least one request per 1000 s.
@@ -204,11 +191,69 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("250µs"), Ok(Duration::from_micros(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn durations_take_the_manifest_grammar() {
+        // Compound durations, as in manifests, are new.
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        // `min` and a space before the unit were accepted before; Go's grammar has neither.
+        for gone in ["2min", "2 m", " 10s"] {
+            let err = parse_duration(gone).unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid duration `{gone}`")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn duration_flags_parse_go_style_values() {
+        let cli = Cli::try_parse_from([
+            "omnia-loadtest",
+            "function",
+            "--function",
+            "echo",
+            "-d",
+            "1m30s",
+            "--warmup",
+            "200ms",
+            "--timeout",
+            "2",
+            "--pacer-spin",
+            "0",
+        ])
+        .unwrap();
+        let Command::Function(args) = cli.command else {
+            panic!("expected the function subcommand");
+        };
+        assert_eq!(args.load.duration, Duration::from_secs(90));
+        assert_eq!(args.load.warmup, Duration::from_millis(200));
+        assert_eq!(args.load.timeout, Duration::from_secs(2));
+        assert_eq!(args.load.pacer_spin, Some(Duration::ZERO));
+        assert!(
+            Cli::try_parse_from([
+                "omnia-loadtest",
+                "function",
+                "--function",
+                "f",
+                "-d",
+                "2min"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

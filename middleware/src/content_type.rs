@@ -3,31 +3,15 @@
 //! `application/json` with parameters (`; charset=utf-8`) is accepted, case-insensitively; a
 //! missing header is accepted too (curl users forget it, and the body is parsed as JSON anyway).
 
-use std::task::{Context, Poll};
-
-use futures_util::future::{Either, Ready, ready};
 use http::{HeaderValue, Request, Response, header};
-use tower::{Layer, Service};
+use tower_http::validate_request::ValidateRequest;
 
 use crate::{GatewayError, ResponseBody};
 
-/// Refuses declared non-JSON bodies with 415.
+/// Refuses declared non-JSON bodies with 415; a [`ValidateRequest`] for tower-http's
+/// `ValidateRequestHeaderLayer::custom`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct JsonContentTypeLayer;
-
-impl<S> Layer<S> for JsonContentTypeLayer {
-    type Service = JsonContentType<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        JsonContentType { inner }
-    }
-}
-
-/// See [`JsonContentTypeLayer`].
-#[derive(Debug, Clone)]
-pub struct JsonContentType<S> {
-    inner: S,
-}
+pub struct JsonContentType;
 
 /// Whether a Content-Type value names JSON (`application/json`, any parameters).
 pub fn is_json(value: &HeaderValue) -> bool {
@@ -38,27 +22,16 @@ pub fn is_json(value: &HeaderValue) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
-impl<S, B> Service<Request<B>> for JsonContentType<S>
-where
-    S: Service<Request<B>, Response = Response<ResponseBody>>,
-{
-    type Response = Response<ResponseBody>;
-    type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<Response<ResponseBody>, S::Error>>>;
+impl<B> ValidateRequest<B> for JsonContentType {
+    type ResponseBody = ResponseBody;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response<ResponseBody>> {
         match request.headers().get(header::CONTENT_TYPE) {
-            Some(value) if !is_json(value) => {
-                let error = GatewayError::UnsupportedMediaType {
-                    got: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                };
-                Either::Right(ready(Ok(error.into_response())))
+            Some(value) if !is_json(value) => Err(GatewayError::UnsupportedMediaType {
+                got: String::from_utf8_lossy(value.as_bytes()).into_owned(),
             }
-            _ => Either::Left(self.inner.call(request)),
+            .into_response()),
+            _ => Ok(()),
         }
     }
 }
@@ -68,6 +41,7 @@ mod tests {
     use super::*;
     use std::convert::Infallible;
     use tower::{ServiceBuilder, ServiceExt};
+    use tower_http::validate_request::ValidateRequestHeaderLayer;
 
     async fn ok(_: Request<()>) -> Result<Response<ResponseBody>, Infallible> {
         Ok(Response::new(ResponseBody::empty()))
@@ -75,7 +49,7 @@ mod tests {
 
     async fn status_for(content_type: Option<&str>) -> u16 {
         let service = ServiceBuilder::new()
-            .layer(JsonContentTypeLayer)
+            .layer(ValidateRequestHeaderLayer::custom(JsonContentType))
             .service_fn(ok);
         let mut request = Request::builder();
         if let Some(value) = content_type {

@@ -3,6 +3,12 @@
 //! Layers and handlers return a [`GatewayError`]; [`GatewayError::into_response`] turns it into the
 //! JSON body of DESIGN.md 4.1 (`{"error", "detail", "invocation_id"?, ...}`) with the right status
 //! and headers. Nothing else in the gateway builds an error response by hand.
+//!
+//! What a failure's text may carry is decided here too: a runtime failure's cause (the runtime's
+//! own message, transport errors naming addresses) is logged with the invocation id and never
+//! sent; the caller gets a plain description and the same invocation id, so the two can be joined.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -26,15 +32,31 @@ pub struct SchemaViolation {
     pub message: String,
 }
 
+/// The schema violations an error lists: at most [`Violations::MAX_LISTED`], and how many more
+/// there were, so a huge array of wrong items cannot make a response of megabytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations {
+    pub listed: Vec<SchemaViolation>,
+    /// Violations found beyond the listed ones.
+    pub omitted: usize,
+}
+
+impl Violations {
+    /// How many violations an error lists.
+    pub const MAX_LISTED: usize = 50;
+
+    /// Every violation found, listed or not.
+    pub fn total(&self) -> usize {
+        self.listed.len() + self.omitted
+    }
+}
+
 /// Every way a request can fail at the gateway.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GatewayError {
     /// The body is not JSON, or fails the function's `inputSchema`.
     #[error("{detail}")]
-    InputInvalid {
-        detail: String,
-        errors: Vec<SchemaViolation>,
-    },
+    InputInvalid { detail: String, errors: Violations },
     /// The authentication chain admitted nothing.
     #[error("{detail}")]
     Unauthorized { detail: String },
@@ -59,15 +81,24 @@ pub enum GatewayError {
     /// The request could not be read (client went away, malformed framing).
     #[error("{detail}")]
     BadRequest { detail: String },
-    /// The runtime failed, was unreachable, or timed out.
+    /// The body did not arrive in full within the body deadline.
+    #[error("the request body did not arrive within {} s", waited.as_secs_f64())]
+    RequestTimeout { waited: Duration },
+    /// The runtime failed or could not be reached. `detail` is what the caller reads; `cause` is
+    /// the runtime's or the transport's own text, which can name addresses and internals, so it
+    /// goes to the log only, next to the invocation id that the response also carries.
     #[error("{detail}")]
-    RuntimeError { detail: String },
+    RuntimeError { detail: String, cause: String },
+    /// The runtime did not answer within the call timeout (502 `runtime_error`, like any other
+    /// runtime failure: the gateway is fine, its upstream is not).
+    #[error("the runtime did not answer within {}", seconds(*after))]
+    RuntimeTimeout { after: Duration },
     /// The runtime's output is not JSON or fails the function's `outputSchema`; `raw_output` is
     /// that output as the runtime sent it.
     #[error("{detail}")]
     OutputInvalid {
         detail: String,
-        errors: Vec<SchemaViolation>,
+        errors: Violations,
         raw_output: Bytes,
     },
     /// Draining or overloaded.
@@ -89,10 +120,13 @@ impl GatewayError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::FunctionNotFound { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::RuntimeError { .. } | Self::OutputInvalid { .. } => StatusCode::BAD_GATEWAY,
+            Self::RuntimeError { .. }
+            | Self::RuntimeTimeout { .. }
+            | Self::OutputInvalid { .. } => StatusCode::BAD_GATEWAY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -111,7 +145,8 @@ impl GatewayError {
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::BadRequest { .. } => "bad_request",
-            Self::RuntimeError { .. } => "runtime_error",
+            Self::RequestTimeout { .. } => "request_timeout",
+            Self::RuntimeError { .. } | Self::RuntimeTimeout { .. } => "runtime_error",
             Self::OutputInvalid { .. } => "output_invalid",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal { .. } => "internal_error",
@@ -127,18 +162,20 @@ impl GatewayError {
     pub fn into_response_with(self, invocation_id: Option<&str>) -> Response<ResponseBody> {
         let status = self.status();
         let detail = self.to_string();
+        self.log(&detail, invocation_id);
         let (errors, raw_output) = match &self {
-            Self::InputInvalid { errors, .. } => (Some(errors.as_slice()), None),
+            Self::InputInvalid { errors, .. } => (Some(errors), None),
             Self::OutputInvalid {
                 errors, raw_output, ..
-            } => (Some(errors.as_slice()), Some(raw_output)),
+            } => (Some(errors), Some(raw_output)),
             _ => (None, None),
         };
         let body = ErrorBody {
             error: self.code(),
             detail: &detail,
             invocation_id,
-            errors,
+            errors: errors.map(|e| e.listed.as_slice()),
+            errors_omitted: errors.map(|e| e.omitted).filter(|n| *n > 0),
         };
         // Serialising plain strings into a Vec cannot fail; fall back to a fixed body regardless.
         let bytes = encode(&body, raw_output).unwrap_or_else(|_| {
@@ -167,6 +204,25 @@ impl GatewayError {
         }
         response
     }
+
+    /// The log line for failures whose cause the operator needs and the caller must not see.
+    fn log(&self, detail: &str, invocation_id: Option<&str>) {
+        let invocation_id = invocation_id.unwrap_or("");
+        match self {
+            Self::RuntimeError { cause, .. } => {
+                tracing::warn!(invocation_id, %cause, "runtime call failed: {detail}");
+            }
+            Self::RuntimeTimeout { .. } => {
+                tracing::warn!(invocation_id, "runtime call timed out: {detail}");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `30 s`, `0.25 s`: a timeout as configured, in the unit the settings use.
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
 }
 
 #[derive(Serialize)]
@@ -177,6 +233,9 @@ struct ErrorBody<'a> {
     invocation_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [SchemaViolation]>,
+    /// Violations beyond the listed ones (absent when every one is listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors_omitted: Option<usize>,
 }
 
 /// `body` as JSON, with `raw_output` as its last field when there is one.
@@ -212,6 +271,7 @@ fn is_json(raw: &[u8]) -> bool {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use std::sync::{Arc, RwLock};
 
     async fn body_json(response: Response<ResponseBody>) -> serde_json::Value {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -237,10 +297,13 @@ mod tests {
     async fn output_invalid_carries_raw_output_errors_and_invocation_id() {
         let response = GatewayError::OutputInvalid {
             detail: "output fails outputSchema".into(),
-            errors: vec![SchemaViolation {
-                pointer: "/echo".into(),
-                message: "42 is not of type \"string\"".into(),
-            }],
+            errors: Violations {
+                omitted: 0,
+                listed: vec![SchemaViolation {
+                    pointer: "/echo".into(),
+                    message: "42 is not of type \"string\"".into(),
+                }],
+            },
             raw_output: Bytes::from_static(br#"{"echo":42}"#),
         }
         .into_response_with(Some("abc"));
@@ -250,12 +313,13 @@ mod tests {
         assert_eq!(body["raw_output"], serde_json::json!({"echo": 42}));
         assert_eq!(body["invocation_id"], "abc");
         assert_eq!(body["errors"][0]["pointer"], "/echo");
+        assert!(body.get("errors_omitted").is_none(), "{body}");
     }
 
     fn output_invalid(raw: &'static [u8]) -> GatewayError {
         GatewayError::OutputInvalid {
             detail: "output fails outputSchema".into(),
-            errors: Vec::new(),
+            errors: Violations::default(),
             raw_output: Bytes::from_static(raw),
         }
     }
@@ -293,6 +357,81 @@ mod tests {
     async fn raw_output_with_invalid_utf8_is_a_lossy_string_even_inside_json() {
         let body = body_json(output_invalid(b"\"caf\xff\"").into_response()).await;
         assert_eq!(body["raw_output"], "\"caf\u{fffd}\"");
+    }
+
+    /// Everything logged while the returned guard lives, as text.
+    fn capture_logs() -> (tracing::subscriber::DefaultGuard, Arc<RwLock<Vec<u8>>>) {
+        let logs = Arc::new(RwLock::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Sink(sink.clone()))
+            .with_ansi(false)
+            .finish();
+        (tracing::subscriber::set_default(subscriber), logs)
+    }
+
+    struct Sink(Arc<RwLock<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_runtime_failure_keeps_its_cause_in_the_log_joined_by_the_invocation_id() {
+        let (_guard, logs) = capture_logs();
+
+        let response = GatewayError::RuntimeError {
+            detail: "the runtime failed (gRPC code Internal)".into(),
+            cause: "provider `openai` failed: connect 10.1.2.3:443: refused".into(),
+        }
+        .into_response_with(Some("inv-42"));
+
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "runtime_error");
+        assert_eq!(body["invocation_id"], "inv-42");
+        assert!(!body.to_string().contains("10.1.2.3"), "{body}");
+        let logs = String::from_utf8(logs.read().unwrap().clone()).unwrap();
+        let line = logs
+            .lines()
+            .find(|line| line.contains("10.1.2.3:443"))
+            .unwrap_or_else(|| panic!("the cause was not logged: {logs}"));
+        assert!(line.contains("invocation_id=\"inv-42\""), "{line}");
+    }
+
+    #[tokio::test]
+    async fn a_runtime_timeout_says_it_timed_out_after_the_configured_seconds() {
+        let response = GatewayError::RuntimeTimeout {
+            after: Duration::from_secs(60),
+        }
+        .into_response_with(Some("inv-7"));
+
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "runtime_error");
+        assert_eq!(body["detail"], "the runtime did not answer within 60 s");
+        assert_eq!(body["invocation_id"], "inv-7");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_did_not_arrive_in_time_is_408_request_timeout() {
+        let response = GatewayError::RequestTimeout {
+            waited: Duration::from_millis(2500),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        let body = body_json(response).await;
+        assert_eq!(body["error"], "request_timeout");
+        assert_eq!(
+            body["detail"],
+            "the request body did not arrive within 2.5 s"
+        );
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! A declared Content-Length over the limit is refused before a byte is read. Otherwise the body
 //! is wrapped in [`Limited`], which fails the moment the stream crosses the limit, so a chunked
 //! body with no Content-Length is cut off while streaming, never buffered whole. Whoever reads the
-//! body turns that failure into 413 with [`read_error`].
+//! body (the gateway: [`crate::read_body`]) turns that failure into 413 with [`read_error`].
 
 use std::task::{Context, Poll};
 

@@ -1,5 +1,10 @@
 //! Load shedding: at most `max` requests in flight; the next one gets 503 `unavailable` with
 //! `Retry-After` at once instead of queueing behind work the gateway cannot finish in time.
+//!
+//! A slot is held from the moment this layer is called until the response is ready, so where it
+//! sits decides what a slot pays for. Placed ahead of reading the body, slow clients trickling
+//! their bodies fill every slot and starve everyone else; the gateway therefore places it after
+//! [`crate::read_body`], so a slot only ever covers work on a request that has fully arrived.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

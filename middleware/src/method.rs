@@ -1,21 +1,20 @@
 //! Method guard: one route, one set of methods; anything else is a 405 with `Allow`.
+//!
+//! A [`ValidateRequest`] for tower-http's `ValidateRequestHeaderLayer::custom`.
 
-use std::task::{Context, Poll};
-
-use futures_util::future::{Either, Ready, ready};
 use http::{Method, Request, Response};
-use tower::{Layer, Service};
+use tower_http::validate_request::ValidateRequest;
 
 use crate::{GatewayError, ResponseBody};
 
 /// Admits only the listed methods.
-#[derive(Debug, Clone)]
-pub struct MethodGuardLayer {
+#[derive(Debug, Clone, Copy)]
+pub struct AllowMethods {
     allowed: &'static [Method],
     allow_header: &'static str,
 }
 
-impl MethodGuardLayer {
+impl AllowMethods {
     /// `allow_header` is the `Allow` value to send, e.g. `"POST"`; it must list `allowed`.
     pub const fn new(allowed: &'static [Method], allow_header: &'static str) -> Self {
         Self {
@@ -31,47 +30,18 @@ impl MethodGuardLayer {
     }
 }
 
-impl<S> Layer<S> for MethodGuardLayer {
-    type Service = MethodGuard<S>;
+impl<B> ValidateRequest<B> for AllowMethods {
+    type ResponseBody = ResponseBody;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        MethodGuard {
-            inner,
-            allowed: self.allowed,
-            allow_header: self.allow_header,
-        }
-    }
-}
-
-/// See [`MethodGuardLayer`].
-#[derive(Debug, Clone)]
-pub struct MethodGuard<S> {
-    inner: S,
-    allowed: &'static [Method],
-    allow_header: &'static str,
-}
-
-impl<S, B> Service<Request<B>> for MethodGuard<S>
-where
-    S: Service<Request<B>, Response = Response<ResponseBody>>,
-{
-    type Response = Response<ResponseBody>;
-    type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<Response<ResponseBody>, S::Error>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response<ResponseBody>> {
         if self.allowed.contains(request.method()) {
-            return Either::Left(self.inner.call(request));
+            return Ok(());
         }
-        let error = GatewayError::MethodNotAllowed {
+        Err(GatewayError::MethodNotAllowed {
             method: request.method().to_string(),
             allow: self.allow_header,
-        };
-        Either::Right(ready(Ok(error.into_response())))
+        }
+        .into_response())
     }
 }
 
@@ -80,6 +50,7 @@ mod tests {
     use super::*;
     use std::convert::Infallible;
     use tower::{ServiceBuilder, ServiceExt};
+    use tower_http::validate_request::ValidateRequestHeaderLayer;
 
     async fn ok(_: Request<()>) -> Result<Response<ResponseBody>, Infallible> {
         Ok(Response::new(ResponseBody::full("ok")))
@@ -88,7 +59,7 @@ mod tests {
     #[tokio::test]
     async fn post_passes() {
         let service = ServiceBuilder::new()
-            .layer(MethodGuardLayer::post())
+            .layer(ValidateRequestHeaderLayer::custom(AllowMethods::post()))
             .service_fn(ok);
         let request = Request::post("/").body(()).unwrap();
         assert_eq!(service.oneshot(request).await.unwrap().status(), 200);
@@ -98,12 +69,13 @@ mod tests {
     async fn get_is_405_with_allow() {
         for method in [Method::GET, Method::PUT, Method::DELETE, Method::OPTIONS] {
             let service = ServiceBuilder::new()
-                .layer(MethodGuardLayer::post())
+                .layer(ValidateRequestHeaderLayer::custom(AllowMethods::post()))
                 .service_fn(ok);
             let request = Request::builder().method(method.clone()).body(()).unwrap();
             let response = service.oneshot(request).await.unwrap();
             assert_eq!(response.status(), 405, "{method}");
             assert_eq!(response.headers()["allow"], "POST");
+            assert_eq!(response.headers()["content-type"], "application/json");
         }
     }
 }

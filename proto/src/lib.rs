@@ -1,9 +1,12 @@
 //! The Omnia wire contracts: `omnia.runtime.v1` (facade <-> runtime) and `omnia.tools.v1`.
 //!
-//! Field names and numbers match Omnia's protos. Payload fields are `bytes::Bytes` so request and
-//! response bodies cross the gRPC boundary without a copy; where Omnia declares such a field
-//! `string`, fill it from a [`Utf8Bytes`] (the constructors in this crate take one), because
-//! Omnia's Go peers reject a `string` field that is not valid UTF-8.
+//! Field names and numbers match Omnia's protos. Payload fields are `bytes::Bytes`, so a message
+//! shares the buffer of the body it carries instead of copying it into a `String`, and a decoded
+//! payload is a slice of the buffer tonic decoded from. Crossing the wire still copies: encoding
+//! a message writes the payload into tonic's frame buffer, and tonic gathers received DATA frames
+//! into its decode buffer (BENCHMARKS.md, "Copies on the function path"). Where Omnia declares
+//! such a field `string`, fill it from a [`Utf8Bytes`] (the constructors in this crate take one),
+//! because Omnia's Go peers reject a `string` field that is not valid UTF-8.
 
 mod payload;
 mod utf8;

@@ -7,7 +7,9 @@ use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
 use crate::pack::{self, PackError};
-use crate::provider::{self, Completion, CompletionRequest, Parameters, Provider, ProviderError};
+use crate::provider::{
+    self, Completion, CompletionRequest, Parameters, Provider, ProviderError, StandIn,
+};
 use crate::template::{PromptTemplates, TemplateError};
 
 /// What `omnia-runtime` serves for one agent, for logs and for callers that list them.
@@ -23,6 +25,8 @@ pub struct FunctionInfo {
     pub prompt: String,
     /// The Provider resource that answers.
     pub provider: String,
+    /// Set when the mock provider answers in the Provider's place (dev mode only).
+    pub stand_in: Option<StandIn>,
 }
 
 /// A compiled function: everything a request needs except the request.
@@ -69,13 +73,15 @@ impl Function {
             origin: agent.pack.origin.clone(),
             source,
         })?;
-        let provider = provider::build(&agent.provider, dev)?;
+        let built = provider::build(&agent.provider, dev, agent.output_schema.as_ref())?;
+        let provider = built.provider;
         let info = FunctionInfo {
             name: agent.name.clone(),
             namespace: agent.namespace.clone(),
             pack: agent.pack.name.clone(),
             prompt: pack.prompt_key.clone(),
             provider: provider.name().to_owned(),
+            stand_in: built.stand_in,
         };
         Ok(Function {
             info,

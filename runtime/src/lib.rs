@@ -16,6 +16,7 @@
 //! ```
 
 mod function;
+mod health;
 pub mod pack;
 pub mod provider;
 mod service;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use omnia_api::ResolvedConfig;
+use omnia_proto::runtime::v1::HealthResponse;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::{TcpListener, UnixListener};
 use tonic::codec::CompressionEncoding;
@@ -100,6 +102,8 @@ struct Functions {
     by_name: HashMap<String, Function>,
     /// File order, for listing.
     order: Vec<String>,
+    /// The `Health` answer, decided at start-up.
+    health: HealthResponse,
 }
 
 impl Runtime {
@@ -131,8 +135,13 @@ impl Runtime {
             order.push(agent.name.clone());
             by_name.insert(agent.name.clone(), function);
         }
+        let health = health::report(order.iter().filter_map(|n| by_name.get(n).map(|f| &f.info)));
         Ok(Runtime {
-            inner: Arc::new(Functions { by_name, order }),
+            inner: Arc::new(Functions {
+                by_name,
+                order,
+                health,
+            }),
         })
     }
 

@@ -4,8 +4,10 @@
 //! ```text
 //! omnia-runtime --config PATH... [--listen ADDR] [--dev]
 //! ```
-//! Without `--listen` it binds `0.0.0.0:$OMNIA_RUNTIME_PORT` (default 9000). It stops on SIGTERM
-//! or SIGINT after in-flight calls finish.
+//! Without `--listen` (or `OMNIA_RUNTIME_LISTEN`) it binds `127.0.0.1:$OMNIA_RUNTIME_PORT`
+//! (default 9000): the runtime has no authentication of its own, and in the sidecar layout the
+//! gateway reaches it over the pod's loopback. Any other address is logged as a warning at
+//! start-up. It stops on SIGTERM or SIGINT after in-flight calls finish.
 
 /// mimalloc: the request path allocates many small, short-lived buffers (hyper, h2, tonic),
 /// where it measured faster than glibc malloc (BENCHMARKS.md).
@@ -30,8 +32,9 @@ struct Cli {
     /// Manifest files or directories (AgentRuntime, PromptPack, Provider, ConfigMap, Secret).
     #[arg(long = "config", value_name = "PATH", required = true, num_args = 1..)]
     config: Vec<PathBuf>,
-    /// Address to listen on [default: 0.0.0.0:$OMNIA_RUNTIME_PORT, port 9000].
-    #[arg(long, value_name = "ADDR")]
+    /// Address to listen on [default: 127.0.0.1:$OMNIA_RUNTIME_PORT, port 9000]. The runtime
+    /// trusts every caller, so listen beyond loopback only where the network keeps others out.
+    #[arg(long, env = "OMNIA_RUNTIME_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Serve on this Unix domain socket instead of TCP (for a gateway in the same pod, which then
     /// uses `OMNIA_RUNTIME_ADDRESS=unix:///PATH`). A stale socket file is replaced.
@@ -97,12 +100,21 @@ async fn run(cli: Cli) -> Result<(), String> {
     } else {
         let address = match cli.listen {
             Some(address) => address,
-            None => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port_from_env()?)),
+            None => SocketAddr::from((Ipv4Addr::LOCALHOST, port_from_env()?)),
         };
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|e| format!("cannot listen on {address}: {e}"))?;
         let local = listener.local_addr().unwrap_or(address);
+        if !local.ip().is_loopback() {
+            tracing::warn!(
+                %local,
+                "omnia-runtime listens beyond loopback: it authenticates no one, so anything that \
+                 reaches {local} can call Invoke directly, bypassing the gateway's authentication \
+                 and both schemas, and claim any x-omnia-user-id; keep the default 127.0.0.1 \
+                 unless the network admits only the gateway"
+            );
+        }
         tracing::info!(%local, dev = cli.dev, "omnia-runtime listening");
         omnia_runtime::serve(runtime, listener, shutdown_signal())
             .await

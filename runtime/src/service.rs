@@ -4,9 +4,8 @@
 use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeService;
 use omnia_proto::runtime::v1::{
-    CONTRACT_VERSION, ClientMessage, HasConversationRequest, HasConversationResponse,
-    HealthRequest, HealthResponse, InvocationRequest, InvocationResponse, ResumeState,
-    ServerMessage, Usage,
+    ClientMessage, HasConversationRequest, HasConversationResponse, HealthRequest, HealthResponse,
+    InvocationRequest, InvocationResponse, ResumeState, ServerMessage, Usage,
 };
 use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
@@ -44,15 +43,22 @@ impl RuntimeService for Runtime {
         // `output_json`: input that is not UTF-8 would go out where a Go peer refuses it.
         let input_json = Utf8Bytes::from_utf8(input_json)
             .map_err(|e| Status::invalid_argument(format!("input_json is not valid UTF-8: {e}")))?;
-        let completion = function.invoke(&input_json).await.map_err(|e| {
-            tracing::warn!(agent = %function.info.name, error = %e, "invocation failed");
-            status(e)
-        })?;
         let invocation_id = if invocation_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
             invocation_id
         };
+        let completion = function.invoke(&input_json).await.map_err(|e| {
+            // The invocation id joins this line to the gateway's, which logs the same id and
+            // answers the caller with it.
+            tracing::warn!(
+                agent = %function.info.name,
+                invocation_id = %invocation_id,
+                error = %e,
+                "invocation failed"
+            );
+            status(e)
+        })?;
         let usage = completion.usage;
         Ok(Response::new(InvocationResponse::new(
             completion.content,
@@ -71,12 +77,7 @@ impl RuntimeService for Runtime {
         &self,
         _request: Request<HealthRequest>,
     ) -> Result<Response<HealthResponse>, Status> {
-        Ok(Response::new(HealthResponse {
-            healthy: true,
-            status: "ok".to_owned(),
-            contract_version: CONTRACT_VERSION.to_owned(),
-            capabilities: vec!["invoke".to_owned()],
-        }))
+        Ok(Response::new(self.inner.health.clone()))
     }
 
     async fn has_conversation(

@@ -159,12 +159,16 @@ struct Served {
 }
 
 async fn serve(agents: Vec<Agent>) -> Served {
+    serve_with(agents, RuntimeOptions::default()).await
+}
+
+async fn serve_with(agents: Vec<Agent>, options: RuntimeOptions) -> Served {
     let runtime = Runtime::compile(
         &ResolvedConfig {
             agents,
             notices: Vec::new(),
         },
-        RuntimeOptions::default(),
+        options,
     )
     .unwrap();
     // Bound before the server runs: connecting needs no waiting.
@@ -374,6 +378,59 @@ async fn health_reports_the_contract() {
     assert_eq!(health.capabilities, vec!["invoke".to_owned()]);
 }
 
+#[tokio::test]
+async fn health_is_unhealthy_when_there_is_no_function_to_serve() {
+    let mut served = serve(vec![]).await;
+
+    let health = served
+        .client
+        .health(HealthRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(!health.healthy);
+    assert!(
+        health.status.contains("no function to serve"),
+        "{}",
+        health.status
+    );
+    assert!(health.capabilities.is_empty(), "{:?}", health.capabilities);
+}
+
+#[tokio::test]
+async fn health_names_the_functions_the_mock_answers_for_in_dev_mode() {
+    let llm = agent(
+        "llm",
+        Mode::Function,
+        echo_pack(),
+        provider(ProviderType::Claude, vec![]),
+        None,
+    );
+    let mut served = serve_with(vec![echo_function(), llm], RuntimeOptions { dev: true }).await;
+
+    let health = served
+        .client
+        .health(HealthRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(health.healthy);
+    assert!(health.status.starts_with("dev mode: "), "{}", health.status);
+    assert!(
+        health.status.contains("`llm` answers with the mock in place of Provider `claude-provider` (type claude: it has no usable credentials)"),
+        "{}",
+        health.status
+    );
+    assert!(
+        !health.status.contains("echo-function"),
+        "{}",
+        health.status
+    );
+    assert_eq!(health.capabilities, vec!["invoke".to_owned()]);
+}
+
 /// Omnia's facade compresses its requests with gzip; the runtime must read them.
 #[tokio::test]
 async fn gzip_compressed_invoke_and_health_are_answered() {
@@ -570,6 +627,31 @@ fn an_llm_provider_fails_compilation_outside_dev_mode() {
             .collect::<Vec<_>>(),
         ["llm"]
     );
+}
+
+#[test]
+fn an_output_schema_the_mock_cannot_satisfy_fails_start_up_naming_the_function() {
+    // No scenario, and a `pattern` the synthesiser does not honour: every call would be a 502.
+    let config = ResolvedConfig {
+        agents: vec![agent(
+            "codes",
+            Mode::Function,
+            echo_pack(),
+            provider(ProviderType::Mock, vec![]),
+            Some(json!({"type": "object", "required": ["code"],
+                        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}})),
+        )],
+        notices: Vec::new(),
+    };
+
+    let err = Runtime::compile(&config, RuntimeOptions::default()).unwrap_err();
+
+    let message = err.to_string();
+    assert!(
+        message.contains("AgentRuntime `codes` (codes.yaml)"),
+        "{message}"
+    );
+    assert!(message.contains("/code: "), "{message}");
 }
 
 #[test]

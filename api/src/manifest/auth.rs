@@ -45,7 +45,7 @@ pub struct OidcSpec {
     /// Our extension: a local JWKS file (relative paths are relative to the manifest file).
     #[serde(default)]
     pub jwks_file: Option<PathBuf>,
-    /// Our extension: an explicit JWKS URL instead of `{issuer}/.well-known/jwks.json`.
+    /// Our extension: an explicit JWKS URL instead of the one OIDC discovery finds.
     #[serde(default)]
     pub jwks_url: Option<String>,
 }

@@ -232,10 +232,7 @@ fn oidc(entry: &Entry<AgentRuntime>, spec: &OidcSpec) -> Result<Oidc, ConfigErro
         }
         (Some(file), None) => JwksSource::File(relative_to(&origin.file, file)),
         (None, Some(url)) => JwksSource::Url(url.clone()),
-        (None, None) => JwksSource::Url(format!(
-            "{}/.well-known/jwks.json",
-            spec.issuer.trim_end_matches('/')
-        )),
+        (None, None) => JwksSource::Discover,
     };
     let mapping = spec.claim_mapping.clone().unwrap_or_default();
     let or = |v: Option<String>, default: &str| {

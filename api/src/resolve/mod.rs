@@ -152,7 +152,7 @@ fn check_schemas(origin: &Origin, agent: &AgentRuntime, mode: Mode) -> Result<()
 }
 
 fn compile_schema(origin: &Origin, field: &str, schema: &Value) -> Result<(), ConfigError> {
-    jsonschema::validator_for(schema).map(drop).map_err(|e| {
+    crate::json_schema_validator(schema).map(drop).map_err(|e| {
         let at = e.instance_path().as_str();
         let at = if at.is_empty() {
             String::new()

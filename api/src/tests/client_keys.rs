@@ -228,19 +228,27 @@ fn both_client_keys_and_api_keys_is_an_error() {
 }
 
 #[test]
-fn oidc_defaults() {
+fn oidc_without_a_jwks_source_discovers_the_keys_from_the_issuer() {
     let agent = agent_ok(
         &with_auth("{oidc: {issuer: 'https://idp.example/', audience: omnia}}"),
         "",
     );
     let oidc = agent.auth.oidc.unwrap();
-    assert_eq!(
-        oidc.jwks,
-        JwksSource::Url("https://idp.example/.well-known/jwks.json".into())
-    );
+    assert_eq!(oidc.jwks, JwksSource::Discover);
+    assert_eq!(oidc.issuer, "https://idp.example/");
     assert_eq!(oidc.subject_claim, "sub");
     assert_eq!(oidc.role_claim, "omnia.role");
     assert_eq!(oidc.end_user_claim, "sub");
+}
+
+#[test]
+fn oidc_jwks_url_is_used_as_given() {
+    let auth = "{oidc: {issuer: 'https://idp.example', audience: a, jwksUrl: 'https://keys.example/certs'}}";
+    let oidc = agent_ok(&with_auth(auth), "").auth.oidc.unwrap();
+    assert_eq!(
+        oidc.jwks,
+        JwksSource::Url("https://keys.example/certs".into())
+    );
 }
 
 #[test]

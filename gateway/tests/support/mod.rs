@@ -5,6 +5,8 @@
 //! Every test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod h2_frames;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use omnia_api::ResolvedConfig;
 use omnia_gateway::app::{Gateway, GatewayOptions};
+use omnia_gateway::server::ConnectionLimits;
 use omnia_gateway::stack::Limits;
 use omnia_proto::runtime::v1::runtime_service_server::{RuntimeService, RuntimeServiceServer};
 use omnia_proto::runtime::v1::{
@@ -428,6 +431,8 @@ pub struct Options {
     pub body_limit: usize,
     pub header_limit: usize,
     pub max_in_flight: usize,
+    pub body_timeout: Duration,
+    pub connections: ConnectionLimits,
     pub call_timeout: Duration,
     pub drain_timeout: Duration,
     pub allow_unauthenticated: bool,
@@ -446,6 +451,8 @@ impl Default for Options {
             body_limit: 1024 * 1024,
             header_limit: 64 * 1024,
             max_in_flight: 64,
+            body_timeout: Duration::from_secs(10),
+            connections: ConnectionLimits::default(),
             call_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
             allow_unauthenticated: false,
@@ -483,7 +490,9 @@ impl TestGateway {
                     body: options.body_limit,
                     headers: options.header_limit,
                     max_in_flight: options.max_in_flight,
+                    body_timeout: options.body_timeout,
                 },
+                connections: options.connections,
                 call_timeout: options.call_timeout,
                 drain_timeout: options.drain_timeout,
                 allow_unauthenticated: options.allow_unauthenticated,
@@ -827,7 +836,8 @@ pub async fn raw(addr: SocketAddr, request: Vec<u8>) -> Reply {
         .expect("no answer to the raw request")
 }
 
-async fn read_response(reader: &mut (impl AsyncReadExt + Unpin)) -> Reply {
+/// Reads one HTTP/1.1 response (head, then a `Content-Length` body) from `reader`.
+pub async fn read_response(reader: &mut (impl AsyncReadExt + Unpin)) -> Reply {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     let head_end = loop {

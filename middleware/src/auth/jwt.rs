@@ -7,7 +7,6 @@
 //! `exp` are required; clocks may disagree by [`JWT_LEEWAY_SECS`].
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -15,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::credential::UnverifiedJwt;
 use super::identity::{AuthMethod, Identity};
-use super::jwks::{Jwks, JwksSource, truncate};
+use super::jwks::{Jwks, JwksRefresh, JwksSource, truncate};
 use super::{AuthConfigError, unauthorized};
 use crate::error::GatewayError;
 
@@ -60,6 +59,8 @@ pub struct JwtConfig {
     pub jwks: JwksSource,
     /// Claim-to-identity mapping.
     pub claims: ClaimNames,
+    /// How keys fetched over HTTP are kept fresh.
+    pub refresh: JwksRefresh,
 }
 
 impl JwtConfig {
@@ -70,6 +71,7 @@ impl JwtConfig {
             audience: audience.into(),
             jwks,
             claims: ClaimNames::default(),
+            refresh: JwksRefresh::default(),
         }
     }
 }
@@ -81,21 +83,16 @@ pub struct JwtValidator {
 }
 
 impl JwtValidator {
-    /// Builds the validator; a file JWKS is read and a URL JWKS fetched now, so a bad key
-    /// source fails at start-up.
+    /// Builds the validator; a JWKS file is read, and a JWKS URL (or the issuer's discovery
+    /// document and the JWKS it names) fetched now, so a bad key source fails at start-up. Keys
+    /// fetched over HTTP are then refreshed in the background for as long as the validator lives.
     pub async fn new(config: JwtConfig) -> Result<Self, AuthConfigError> {
-        let jwks = Jwks::load(config.jwks, OIDC_ALGORITHMS).await?;
+        let jwks = Jwks::load(config.jwks, OIDC_ALGORITHMS, config.refresh, &config.issuer).await?;
         let verifier = Verifier::new(jwks, &config.issuer, &config.audience, OIDC_ALGORITHMS)?;
         Ok(Self {
             verifier,
             claims: config.claims,
         })
-    }
-
-    /// Changes the shortest time between two fetches of a JWKS URL (default 30 s).
-    pub fn with_min_refresh_interval(self, interval: Duration) -> Self {
-        self.verifier.jwks.set_min_refresh_interval(interval);
-        self
     }
 
     /// The issuer whose tokens this validator owns.
@@ -226,8 +223,10 @@ pub(crate) struct ClaimLookup<'a> {
     pub email: &'a str,
 }
 
-/// Builds the identity from verified claims. Every claim not mapped to a field, if it is a string
-/// or a list of strings (joined with commas, as Omnia does for `groups`), lands in `claims`.
+/// Builds the identity from verified claims. Every claim but the subject and the end user, if it
+/// is a string or a list of strings (joined with commas, as Omnia does for `groups`), lands in
+/// `claims`: as in Omnia, the role and e-mail claims stay there under their own names too, and so
+/// do OAuth scopes (`scope`, `scp`), for the runtime's tool policies to read.
 pub(crate) fn identity_from_claims(
     mut claims: Map<String, Value>,
     lookup: &ClaimLookup<'_>,
@@ -246,11 +245,7 @@ pub(crate) fn identity_from_claims(
     let role = lookup.roles.iter().find_map(|name| string(&claims, name));
     let end_user = string(&claims, lookup.end_user).unwrap_or_else(|| subject.clone());
     let email = string(&claims, lookup.email);
-    let scopes = scopes(&claims);
-    for name in [lookup.subject, lookup.end_user, lookup.email]
-        .into_iter()
-        .chain(lookup.roles.iter().copied())
-    {
+    for name in [lookup.subject, lookup.end_user] {
         claims.remove(name);
     }
     let claims: BTreeMap<String, String> = claims
@@ -262,25 +257,9 @@ pub(crate) fn identity_from_claims(
         role,
         end_user: Some(end_user),
         email,
-        scopes,
         claims,
         method,
     })
-}
-
-/// OAuth scopes: `scope` is a space-separated string (RFC 8693); `scp` (Azure AD, Okta) is a
-/// string or a list.
-fn scopes(claims: &Map<String, Value>) -> Vec<String> {
-    match (claims.get("scope"), claims.get("scp")) {
-        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
-            s.split_whitespace().map(str::to_owned).collect()
-        }
-        (None, Some(Value::Array(items))) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 fn claim_text(value: Value) -> Option<String> {

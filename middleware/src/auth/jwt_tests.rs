@@ -4,6 +4,7 @@ use super::*;
 use crate::auth::credential::{Credential, classify};
 use crate::auth::test_support::*;
 use serde_json::json;
+use std::time::Duration;
 
 async fn validator(jwks: &[&str]) -> JwtValidator {
     let config = JwtConfig::new(ISSUER, AUDIENCE, JwksSource::Static(jwk_set(jwks)));
@@ -39,12 +40,14 @@ async fn rs256_token_admits_with_mapped_claims() {
     assert_eq!(identity.role.as_deref(), Some("editor"));
     assert_eq!(identity.end_user.as_deref(), Some("user-1"));
     assert_eq!(identity.email.as_deref(), Some("user-1@example.test"));
-    assert_eq!(identity.scopes, ["functions:invoke", "agents:chat"]);
     assert_eq!(identity.claims["groups"], "finance,platform");
     assert_eq!(identity.claims["tenant"], "acme");
+    assert_eq!(identity.claims["scope"], "functions:invoke agents:chat");
+    assert_eq!(identity.claims["omnia.role"], "editor", "as in Omnia");
+    assert_eq!(identity.claims["email"], "user-1@example.test");
     assert!(
         !identity.claims.contains_key("sub"),
-        "mapped claims are not repeated"
+        "the subject is not repeated"
     );
     assert!(
         !identity.claims.contains_key("exp"),
@@ -256,10 +259,7 @@ async fn jwks_url_rotation_admits_tokens_from_the_new_key() {
     install_crypto_provider();
     let server = JwksServer::start(jwks_json(&[RSA1_JWK])).await;
     let config = JwtConfig::new(ISSUER, AUDIENCE, JwksSource::Url(server.url()));
-    let validator = JwtValidator::new(config)
-        .await
-        .unwrap()
-        .with_min_refresh_interval(Duration::ZERO);
+    let validator = JwtValidator::new(config).await.unwrap();
     let token = sign(
         Algorithm::RS256,
         RSA2_KEY,
@@ -273,6 +273,69 @@ async fn jwks_url_rotation_admits_tokens_from_the_new_key() {
         2,
         "one fetch at construction, one for the unknown kid"
     );
+}
+
+#[tokio::test]
+async fn token_of_a_revoked_key_is_refused_after_the_scheduled_refresh() {
+    install_crypto_provider();
+    let server = JwksServer::start(jwks_json(&[RSA1_JWK, RSA2_JWK])).await;
+    let mut config = JwtConfig::new(ISSUER, AUDIENCE, JwksSource::Url(server.url()));
+    config.refresh = JwksRefresh {
+        default_interval: Duration::from_millis(10),
+        min_interval: Duration::from_millis(10),
+        ..JwksRefresh::default()
+    };
+    let validator = JwtValidator::new(config).await.unwrap();
+    let token = sign(
+        Algorithm::RS256,
+        RSA1_KEY,
+        Some("rsa-1"),
+        &claims(ISSUER, AUDIENCE, 300),
+    );
+    assert!(check(&validator, &token).await.is_ok());
+
+    // The identity provider revokes rsa-1; nobody restarts the gateway.
+    server.serve(jwks_json(&[RSA2_JWK]));
+    eventually("the revoked key was dropped", || {
+        !validator.verifier.jwks.current().has_kid("rsa-1")
+    })
+    .await;
+
+    assert_eq!(
+        rejected(check(&validator, &token).await),
+        "no key with kid \"rsa-1\""
+    );
+}
+
+#[tokio::test]
+async fn tokens_of_an_issuer_found_by_oidc_discovery_are_admitted() {
+    install_crypto_provider();
+    // Keycloak's layout: the keys are not at {issuer}/.well-known/jwks.json.
+    let server = JwksServer::empty().await;
+    let issuer = format!("{}/realms/omnia", server.base());
+    let metadata = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
+    });
+    server.serve_at(
+        "/realms/omnia/.well-known/openid-configuration",
+        metadata.to_string(),
+    );
+    server.serve_at(
+        "/realms/omnia/protocol/openid-connect/certs",
+        jwks_json(&[RSA1_JWK]),
+    );
+    let config = JwtConfig::new(issuer.clone(), AUDIENCE, JwksSource::Discover);
+    let validator = JwtValidator::new(config).await.unwrap();
+
+    let token = sign(
+        Algorithm::RS256,
+        RSA1_KEY,
+        Some("rsa-1"),
+        &claims(&issuer, AUDIENCE, 300),
+    );
+
+    assert_eq!(check(&validator, &token).await.unwrap().subject, "user-1");
 }
 
 #[tokio::test]

@@ -9,9 +9,9 @@
 //! when present, must name the agent being called and its workspace.
 //!
 //! The key is the dashboard's public key: a JWKS URL (`OMNIA_MGMT_PLANE_JWKS_URL`, the dashboard's
-//! `/api/auth/jwks`), fetched again when a token names an unknown key, or a PEM. One
-//! [`ManagementPlane`] holds the keys; [`ManagementPlane::for_agent`] shares them with the
-//! validator of each agent.
+//! `/api/auth/jwks`), refreshed on the same schedule as an OIDC issuer's and fetched again when a
+//! token names an unknown key, or a PEM. One [`ManagementPlane`] holds the keys;
+//! [`ManagementPlane::for_agent`] shares them with the validator of each agent.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::credential::UnverifiedJwt;
 use super::identity::{AuthMethod, Identity};
-use super::jwks::{Jwks, JwksSource, KeySet, truncate};
+use super::jwks::{Jwks, JwksRefresh, JwksSource, KeySet, truncate};
 use super::jwt::{ClaimLookup, Verifier, identity_from_claims};
 use super::{AuthConfigError, unauthorized};
 use crate::error::GatewayError;
@@ -33,9 +33,10 @@ pub const MANAGEMENT_ISSUER: &str = "omnia-dashboard";
 pub const MANAGEMENT_AUDIENCE: &str = "omnia-facade";
 /// The `origin` claim every dashboard-minted token carries.
 pub const MANAGEMENT_ORIGIN: &str = "management-plane";
-/// Shortest time between two fetches of the dashboard's JWKS URL, as in Omnia's facade: the
-/// dashboard is an in-cluster service, so a rotation is picked up within seconds.
-pub const MANAGEMENT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// Shortest time between two fetches of the dashboard's JWKS URL for tokens naming unknown keys,
+/// as in Omnia's facade: the dashboard is an in-cluster service, so a rotation is picked up within
+/// seconds.
+pub const MANAGEMENT_UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(2);
 
 const ALGORITHMS: &[Algorithm] = &[Algorithm::RS256];
 
@@ -48,7 +49,7 @@ pub enum ManagementKey {
     Pem(String),
     /// A JWKS; RSA keys only are used. A URL is fetched at construction, but unlike an OIDC
     /// JWKS a failed fetch does not fail start-up (Omnia's facade starts while the dashboard is
-    /// down): it is logged, and retried when a token arrives.
+    /// down): it is logged, and retried on schedule and when a token arrives.
     Jwks(JwksSource),
 }
 
@@ -62,8 +63,22 @@ pub struct ManagementPlane {
 }
 
 impl ManagementPlane {
-    /// Builds the validator; files are read and URLs fetched now.
+    /// Builds the validator; files are read and URLs fetched now. A JWKS URL is refreshed with
+    /// [`JwksRefresh::default`], except that tokens naming unknown keys may refetch it every
+    /// [`MANAGEMENT_UNKNOWN_KID_INTERVAL`].
     pub async fn new(key: ManagementKey) -> Result<Self, AuthConfigError> {
+        let refresh = JwksRefresh {
+            unknown_kid_interval: MANAGEMENT_UNKNOWN_KID_INTERVAL,
+            ..JwksRefresh::default()
+        };
+        Self::with_refresh(key, refresh).await
+    }
+
+    /// [`ManagementPlane::new`] with another refresh schedule for a JWKS URL.
+    pub async fn with_refresh(
+        key: ManagementKey,
+        refresh: JwksRefresh,
+    ) -> Result<Self, AuthConfigError> {
         let jwks = match key {
             ManagementKey::PemFile(path) => {
                 let pem = tokio::fs::read(&path)
@@ -72,17 +87,17 @@ impl ManagementPlane {
                         path: path.clone(),
                         source,
                     })?;
-                Jwks::fixed(pem_key(&pem, &path.display().to_string())?, ALGORITHMS)
+                Jwks::fixed(pem_key(&pem, &path.display().to_string())?)
             }
             ManagementKey::Pem(pem) => {
-                Jwks::fixed(pem_key(pem.as_bytes(), "management-plane PEM")?, ALGORITHMS)
+                Jwks::fixed(pem_key(pem.as_bytes(), "management-plane PEM")?)
             }
             ManagementKey::Jwks(JwksSource::Url(url)) => {
-                let jwks = Jwks::load_url_lenient(url, ALGORITHMS).await?;
-                jwks.set_min_refresh_interval(MANAGEMENT_MIN_REFRESH_INTERVAL);
-                jwks
+                Jwks::load_url_lenient(url, ALGORITHMS, refresh).await?
             }
-            ManagementKey::Jwks(source) => Jwks::load(source, ALGORITHMS).await?,
+            ManagementKey::Jwks(source) => {
+                Jwks::load(source, ALGORITHMS, refresh, MANAGEMENT_ISSUER).await?
+            }
         };
         let verifier = Verifier::new(jwks, MANAGEMENT_ISSUER, MANAGEMENT_AUDIENCE, ALGORITHMS)?;
         Ok(Self {
@@ -90,13 +105,6 @@ impl ManagementPlane {
             agent: None,
             workspace: None,
         })
-    }
-
-    /// Changes the shortest time between two fetches of a JWKS URL (default 2 s), for every
-    /// validator sharing these keys.
-    pub fn with_min_refresh_interval(self, interval: Duration) -> Self {
-        self.verifier.jwks.set_min_refresh_interval(interval);
-        self
     }
 
     /// The validator for calls to `agent`, sharing these keys: a token's `agent` claim, when
@@ -356,14 +364,41 @@ mod tests {
         let server = JwksServer::start(jwks_json(&[RSA2_JWK])).await;
         let plane = ManagementPlane::new(ManagementKey::Jwks(JwksSource::Url(server.url())))
             .await
-            .unwrap()
-            .with_min_refresh_interval(Duration::ZERO);
+            .unwrap();
         server.serve(jwks_json(&[RSA1_JWK, RSA2_JWK]));
         let identity = check(&plane, &dashboard_token(&dashboard_claims(300)))
             .await
             .unwrap();
         assert_eq!(identity.method, AuthMethod::ManagementPlane);
         assert_eq!(server.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn dashboard_key_removed_from_its_jwks_is_refused_after_the_scheduled_refresh() {
+        install_crypto_provider();
+        let server = JwksServer::start(jwks_json(&[RSA1_JWK, RSA2_JWK])).await;
+        let refresh = JwksRefresh {
+            default_interval: Duration::from_millis(10),
+            min_interval: Duration::from_millis(10),
+            ..JwksRefresh::default()
+        };
+        let source = ManagementKey::Jwks(JwksSource::Url(server.url()));
+        let plane = ManagementPlane::with_refresh(source, refresh)
+            .await
+            .unwrap();
+        let token = dashboard_token(&dashboard_claims(300));
+        assert!(check(&plane, &token).await.is_ok());
+
+        server.serve(jwks_json(&[RSA2_JWK]));
+        eventually("the dashboard's old key was dropped", || {
+            !plane.verifier.jwks.current().has_kid("rsa-1")
+        })
+        .await;
+
+        assert_eq!(
+            rejected(check(&plane, &token).await),
+            "no key with kid \"rsa-1\""
+        );
     }
 
     #[tokio::test]

@@ -11,7 +11,8 @@
 //! Configuration is plain structs ([`ClientKeys`], [`JwtConfig`], [`EdgeTrust`],
 //! [`ManagementKey`]); the gateway converts its manifests into them. Key material is loaded when a
 //! validator is built, so a bad key file or unreachable JWKS URL fails at start-up (except the
-//! dashboard's JWKS URL, which Omnia's facade does not need at start-up either).
+//! dashboard's JWKS URL, which Omnia's facade does not need at start-up either). Keys fetched
+//! over HTTP are then refreshed in the background ([`JwksRefresh`]).
 //!
 //! ```
 //! use omnia_middleware::auth::{AuthChain, AuthLayer, ClientKey, ClientKeys, EdgeTrust};
@@ -42,12 +43,15 @@ use std::path::PathBuf;
 pub use chain::{ALLOW_UNAUTHENTICATED_ENV, AuthChain, AuthChainBuilder};
 pub use client_keys::{ClientKey, ClientKeys, END_USER_HEADER};
 pub use edge::EdgeTrust;
-pub use identity::{AuthMethod, Identity};
-pub use jwks::{DEFAULT_MIN_REFRESH_INTERVAL, JwksSource};
+pub use identity::{
+    AuthMethod, CLAIM_METADATA_PREFIX, Identity, USER_EMAIL_METADATA, USER_ID_METADATA,
+    USER_ROLES_METADATA,
+};
+pub use jwks::{JwksRefresh, JwksSource};
 pub use jwt::{ClaimNames, JWT_LEEWAY_SECS, JwtConfig, JwtValidator};
 pub use layer::{AuthLayer, AuthService};
 pub use management::{
-    MANAGEMENT_AUDIENCE, MANAGEMENT_ISSUER, MANAGEMENT_MIN_REFRESH_INTERVAL, MANAGEMENT_ORIGIN,
+    MANAGEMENT_AUDIENCE, MANAGEMENT_ISSUER, MANAGEMENT_ORIGIN, MANAGEMENT_UNKNOWN_KID_INTERVAL,
     ManagementKey, ManagementPlane,
 };
 

@@ -2,10 +2,10 @@
 //! generation in a debug build is too slow to do per test), token signing, and a tiny JWKS server
 //! on a loopback port.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -111,22 +111,43 @@ pub async fn closed_port_url() -> String {
     format!("http://{addr}/jwks.json")
 }
 
-/// Serves one canned JSON document per connection, counting requests.
+/// What a [`JwksServer`] answers: documents by path, the `Cache-Control` it sends, whether it
+/// stalls, and the paths it was asked for.
+#[derive(Default)]
+struct Served {
+    documents: HashMap<String, String>,
+    cache_control: Option<String>,
+    stall: bool,
+    requests: Vec<String>,
+}
+
+/// An identity provider on a loopback port: JSON documents by path (the JWKS at `/jwks.json`),
+/// one request per connection, counting requests. Unknown paths are 404.
 pub struct JwksServer {
     addr: SocketAddr,
-    body: Arc<watch::Sender<String>>,
-    hits: Arc<AtomicUsize>,
+    state: Arc<watch::Sender<Served>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl JwksServer {
+    pub const JWKS_PATH: &str = "/jwks.json";
+
+    /// Serves `body` as the JWKS at [`JwksServer::url`].
     pub async fn start(body: String) -> Self {
+        let server = Self::empty().await;
+        server.serve(body);
+        server
+    }
+
+    /// Serves nothing until told to.
+    pub async fn empty() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let body = Arc::new(watch::channel(body).0);
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (served, counter) = (body.clone(), hits.clone());
+        let state = Arc::new(watch::channel(Served::default()).0);
+        let served = state.clone();
         let task = tokio::spawn(async move {
+            // Stalled connections stay open until the server is dropped.
+            let mut stalled = Vec::new();
             while let Ok((mut socket, _)) = listener.accept().await {
                 let mut request = Vec::new();
                 let mut buf = [0u8; 1024];
@@ -136,41 +157,107 @@ impl JwksServer {
                         Ok(n) => request.extend_from_slice(&buf[..n]),
                     }
                 }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let body = served.borrow().clone();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let path = String::from_utf8_lossy(&request)
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_owned();
+                let mut answer = None;
+                let mut stall = false;
+                served.send_modify(|s| {
+                    s.requests.push(path.clone());
+                    stall = s.stall;
+                    answer = Some((s.documents.get(&path).cloned(), s.cache_control.clone()));
+                });
+                if stall {
+                    stalled.push(socket);
+                    continue;
+                }
+                let (body, cache_control) = answer.unwrap();
+                let response = match body {
+                    Some(body) => {
+                        let cache = cache_control
+                            .map(|v| format!("cache-control: {v}\r\n"))
+                            .unwrap_or_default();
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{cache}\
+                             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\
+                             connection: close\r\n\r\n"
+                        .to_owned(),
+                };
                 let _ = socket.write_all(response.as_bytes()).await;
                 let _ = socket.shutdown().await;
             }
         });
-        Self {
-            addr,
-            body,
-            hits,
-            task,
-        }
+        Self { addr, state, task }
+    }
+
+    /// `http://127.0.0.1:<port>`: the issuer, when this server plays one.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/jwks.json", self.addr)
+        format!("{}{}", self.base(), Self::JWKS_PATH)
     }
 
-    /// Replaces the document served from now on (a key rotation at the identity provider).
+    /// Replaces the JWKS served from now on (a key rotation at the identity provider).
     pub fn serve(&self, body: String) {
-        self.body.send_replace(body);
+        self.serve_at(Self::JWKS_PATH, body);
+    }
+
+    /// Serves `body` at `path` from now on.
+    pub fn serve_at(&self, path: &str, body: String) {
+        self.state.send_modify(|s| {
+            s.documents.insert(path.to_owned(), body);
+        });
+    }
+
+    /// Sends `Cache-Control: value` with every document from now on.
+    pub fn cache_control(&self, value: &str) {
+        self.state
+            .send_modify(|s| s.cache_control = Some(value.to_owned()));
+    }
+
+    /// From now on, accepts requests and never answers them.
+    pub fn stall(&self) {
+        self.state.send_modify(|s| s.stall = true);
     }
 
     pub fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.state.borrow().requests.len()
+    }
+
+    /// How many requests asked for `path`.
+    pub fn hits_at(&self, path: &str) -> usize {
+        self.state
+            .borrow()
+            .requests
+            .iter()
+            .filter(|p| *p == path)
+            .count()
     }
 }
 
 impl Drop for JwksServer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Waits until `condition` holds, polling; panics after a generous deadline so a broken refresh
+/// fails the test instead of hanging it.
+pub async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

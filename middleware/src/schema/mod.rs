@@ -1,8 +1,9 @@
 //! JSON Schema validation of function input (400 `input_invalid`) and output (502
 //! `output_invalid`).
 //!
-//! Schemas are compiled once at start-up ([`JsonSchema::compile`]). On the request path a valid
-//! document costs one parse and one `is_valid` walk; the error list is collected only on failure.
+//! Schemas are compiled once at start-up ([`JsonSchema::compile`]), with `format` asserted. On the
+//! request path a valid document costs one parse and one `is_valid` walk; the error list is
+//! collected only on failure.
 
 mod input;
 mod output;
@@ -12,7 +13,7 @@ pub use output::{ValidateOutput, ValidateOutputLayer};
 
 use serde_json::Value;
 
-use crate::SchemaViolation;
+use crate::{SchemaViolation, Violations};
 
 /// A compiled JSON Schema.
 #[derive(Debug)]
@@ -22,25 +23,38 @@ pub struct JsonSchema {
 
 impl JsonSchema {
     /// Compiles `schema`; the error says why it is not a usable schema.
+    ///
+    /// `format` is asserted (2020-12 would make it an annotation, so `"format": "email"` would
+    /// pass any string); formats this build does not know stay annotations. These are the options
+    /// of `omnia_api::json_schema_validator`, which the loader and the runtime use, so a schema
+    /// means the same everywhere.
     pub fn compile(schema: &Value) -> Result<Self, String> {
-        jsonschema::validator_for(schema)
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema)
             .map(|validator| Self { validator })
             .map_err(|error| error.to_string())
     }
 
-    /// Checks `document`; on failure lists every violation with its JSON pointer.
-    pub fn check(&self, document: &Value) -> Result<(), Vec<SchemaViolation>> {
+    /// Checks `document`; on failure lists up to [`Violations::MAX_LISTED`] violations with their
+    /// JSON pointers and counts the rest without rendering them.
+    pub fn check(&self, document: &Value) -> Result<(), Violations> {
         if self.validator.is_valid(document) {
             return Ok(());
         }
-        Err(self
-            .validator
-            .iter_errors(document)
+        let mut errors = self.validator.iter_errors(document);
+        let listed = errors
+            .by_ref()
+            .take(Violations::MAX_LISTED)
             .map(|error| SchemaViolation {
                 pointer: error.instance_path().to_string(),
                 message: error.to_string(),
             })
-            .collect())
+            .collect();
+        Err(Violations {
+            listed,
+            omitted: errors.count(),
+        })
     }
 }
 
@@ -53,10 +67,10 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(bytes).map_err(|error| format!("the body is not valid JSON: {error}"))
 }
 
-/// "n errors: first; second; ..." for the `detail` field.
-fn summarise(what: &str, violations: &[SchemaViolation]) -> String {
+/// "what fails its schema: first; second; third (and n more)" for the `detail` field.
+fn summarise(what: &str, violations: &Violations) -> String {
     let mut detail = format!("{what} fails its schema:");
-    for (i, violation) in violations.iter().take(3).enumerate() {
+    for (i, violation) in violations.listed.iter().take(3).enumerate() {
         let sep = if i == 0 { " " } else { "; " };
         let at = if violation.pointer.is_empty() {
             "/"
@@ -65,8 +79,9 @@ fn summarise(what: &str, violations: &[SchemaViolation]) -> String {
         };
         detail.push_str(&format!("{sep}{at}: {}", violation.message));
     }
-    if violations.len() > 3 {
-        detail.push_str(&format!(" (and {} more)", violations.len() - 3));
+    let total = violations.total();
+    if total > 3 {
+        detail.push_str(&format!(" (and {} more)", total - 3));
     }
     detail
 }
@@ -96,12 +111,36 @@ mod tests {
         let errors = echo_schema()
             .check(&json!({"message": "too long", "x": 1}))
             .unwrap_err();
-        let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        let pointers: Vec<_> = errors.listed.iter().map(|e| e.pointer.as_str()).collect();
         assert!(pointers.contains(&"/message"), "{errors:?}");
         assert!(
             pointers.contains(&""),
             "additionalProperties is reported at the root: {errors:?}"
         );
+    }
+
+    #[test]
+    fn formats_are_checked() {
+        let schema = JsonSchema::compile(&json!({
+            "type": "object",
+            "properties": {
+                "email": {"type": "string", "format": "email"},
+                "at": {"type": "string", "format": "date-time"}
+            }
+        }))
+        .unwrap();
+
+        assert!(
+            schema
+                .check(&json!({"email": "ana@example.com", "at": "2025-01-31T12:00:00Z"}))
+                .is_ok()
+        );
+        let errors = schema
+            .check(&json!({"email": "not an email", "at": "tomorrow"}))
+            .unwrap_err();
+        let mut pointers: Vec<_> = errors.listed.iter().map(|e| e.pointer.as_str()).collect();
+        pointers.sort_unstable();
+        assert_eq!(pointers, ["/at", "/email"], "{errors:?}");
     }
 
     #[test]
@@ -132,5 +171,20 @@ mod tests {
             detail.starts_with("input fails its schema: /message:"),
             "{detail}"
         );
+    }
+
+    #[test]
+    fn a_huge_array_of_wrong_items_lists_fifty_violations_and_counts_the_rest() {
+        let schema =
+            JsonSchema::compile(&json!({"type": "array", "items": {"type": "string"}})).unwrap();
+        let document = Value::Array((0..10_000).map(|i| json!(i)).collect());
+
+        let errors = schema.check(&document).unwrap_err();
+
+        assert_eq!(errors.listed.len(), Violations::MAX_LISTED);
+        assert_eq!(errors.omitted, 10_000 - Violations::MAX_LISTED);
+        assert_eq!(errors.listed[0].pointer, "/0");
+        let detail = summarise("the input", &errors);
+        assert!(detail.ends_with("(and 9997 more)"), "{detail}");
     }
 }

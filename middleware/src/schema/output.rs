@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 
 use super::{JsonSchema, parse_json, summarise};
 use crate::error::InvocationId;
-use crate::{GatewayError, ResponseBody};
+use crate::{GatewayError, ResponseBody, Violations};
 
 /// Validates successful response bodies against a compiled schema.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ fn check(schema: &JsonSchema, response: &Response<ResponseBody>) -> Result<(), G
     };
     let document = parse_json(raw).map_err(|detail| GatewayError::OutputInvalid {
         detail: format!("the runtime's output is not JSON: {detail}"),
-        errors: Vec::new(),
+        errors: Violations::default(),
         raw_output: raw.clone(),
     })?;
     schema
@@ -145,6 +145,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_output_with_a_bad_date_time_is_502_output_invalid() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"due": {"type": "string", "format": "date-time"}}
+        });
+        let inner = service_fn(|_: Request<()>| async {
+            let body = Bytes::from_static(br#"{"due": "next Tuesday"}"#);
+            Ok::<_, Infallible>(Response::new(ResponseBody::full(body)))
+        });
+        let layer = ValidateOutputLayer::new(Arc::new(JsonSchema::compile(&schema).unwrap()));
+        let service = ServiceBuilder::new().layer(layer).service(inner);
+
+        let response = service.oneshot(Request::new(())).await.unwrap();
+
+        assert_eq!(response.status(), 502);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"], "output_invalid");
+        assert_eq!(body["errors"][0]["pointer"], "/due", "{body}");
+        assert_eq!(body["raw_output"], json!({"due": "next Tuesday"}));
+    }
+
+    #[tokio::test]
     async fn non_json_output_is_502_output_invalid() {
         let (status, body) = answer(b"Sure! Here is your JSON:").await;
         assert_eq!(status, 502);
@@ -157,6 +180,7 @@ mod tests {
             Ok::<_, Infallible>(
                 GatewayError::RuntimeError {
                     detail: "down".into(),
+                    cause: "connection refused".into(),
                 }
                 .into_response(),
             )

@@ -1,4 +1,5 @@
-//! The echo provider: the answer is the input, byte for byte and without a copy.
+//! The echo provider: the answer is the input's own buffer, byte for byte (the runtime's gRPC
+//! layer copies it once more when it encodes the response).
 
 use futures_util::future::BoxFuture;
 use omnia_api::Pricing;

@@ -11,12 +11,18 @@ use super::{Completion, CompletionRequest, Provider, ProviderError, Usage, synth
 /// The answer when no scenario matches and the function declares no output schema.
 const DEFAULT_ANSWER: &str = r#"{"response":"mock response"}"#;
 
+/// How many of the synthesised answer's schema failures a start-up error quotes.
+const QUOTED_FAILURES: usize = 3;
+
 /// Answers from scenarios (first match wins), else from the output schema, else with
 /// `{"response": "mock response"}`.
 #[derive(Debug, Clone)]
 pub struct MockProvider {
     name: String,
     scenarios: Vec<Scenario>,
+    /// The answer when no scenario matches: synthesised from the output schema and checked
+    /// against it once, at start-up, then shared by every call.
+    fallback: Utf8Bytes,
     pricing: Pricing,
 }
 
@@ -31,8 +37,24 @@ struct Scenario {
 }
 
 impl MockProvider {
-    /// A mock provider named after its Provider resource.
-    pub fn new(name: String, scenarios: &[MockScenario], pricing: Pricing) -> Self {
+    /// A mock provider named after its Provider resource, answering for a function whose
+    /// `outputSchema` is `output_schema`.
+    ///
+    /// Unless a scenario without `when` answers every input, some inputs get the answer
+    /// synthesised from `output_schema`; it is built here and must pass that schema, so a schema
+    /// the synthesiser cannot satisfy (a `pattern`, a `not`, ...) fails start-up instead of
+    /// failing calls with `output_invalid`.
+    pub fn new(
+        name: String,
+        scenarios: &[MockScenario],
+        pricing: Pricing,
+        output_schema: Option<&Value>,
+    ) -> Result<Self, ProviderError> {
+        let catch_all = scenarios.iter().any(|s| s.when.is_none());
+        let fallback = match output_schema {
+            Some(schema) if !catch_all => synthesize_checked(&name, schema)?,
+            _ => Utf8Bytes::from_static(DEFAULT_ANSWER),
+        };
         let scenarios = scenarios
             .iter()
             .map(|s| Scenario {
@@ -43,11 +65,12 @@ impl MockProvider {
                 output: s.output.clone(),
             })
             .collect();
-        MockProvider {
+        Ok(MockProvider {
             name,
             scenarios,
+            fallback,
             pricing,
-        }
+        })
     }
 
     /// The answer for one call.
@@ -71,10 +94,7 @@ impl MockProvider {
                 fixed: Some(bytes), ..
             }) => return Ok(bytes.clone()),
             Some(scenario) => substitute(&scenario.output, &input),
-            None => match request.output_schema {
-                Some(schema) => synthesize(schema),
-                None => return Ok(Utf8Bytes::from_static(DEFAULT_ANSWER)),
-            },
+            None => return Ok(self.fallback.clone()),
         };
         serde_json::to_string(&value)
             .map(Utf8Bytes::from)
@@ -104,6 +124,36 @@ impl Provider for MockProvider {
         });
         Box::pin(std::future::ready(result))
     }
+}
+
+/// The answer synthesised from `schema`, serialised, after checking that it passes `schema` with
+/// the same options the gateway validates outputs with.
+fn synthesize_checked(provider: &str, schema: &Value) -> Result<Utf8Bytes, ProviderError> {
+    let unsatisfiable = |reason: String| ProviderError::UnsatisfiableSchema {
+        provider: provider.to_owned(),
+        reason,
+    };
+    let validator = omnia_api::json_schema_validator(schema)
+        .map_err(|e| unsatisfiable(format!("the outputSchema does not compile: {e}")))?;
+    let answer = synthesize(schema);
+    let failures: Vec<String> = validator
+        .iter_errors(&answer)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            format!("{}: {e}", if at.is_empty() { "/" } else { &at })
+        })
+        .collect();
+    if !failures.is_empty() {
+        let mut reason = format!("it synthesised {answer}, which fails it at ");
+        reason.push_str(&failures[..failures.len().min(QUOTED_FAILURES)].join("; "));
+        if failures.len() > QUOTED_FAILURES {
+            reason.push_str(&format!(" (and {} more)", failures.len() - QUOTED_FAILURES));
+        }
+        return Err(unsatisfiable(reason));
+    }
+    serde_json::to_string(&answer)
+        .map(Utf8Bytes::from)
+        .map_err(|e| unsatisfiable(format!("the synthesised answer does not serialise: {e}")))
 }
 
 /// The input as JSON; input that is not JSON is matched and substituted as one string, so a

@@ -45,7 +45,8 @@ pub struct CompletionRequest<'a> {
     /// The invocation's raw input, exactly as the caller sent it (the runtime refuses input that
     /// is not UTF-8).
     pub input_json: &'a Utf8Bytes,
-    /// The function's `outputSchema`, when it has one: providers use it for structured output.
+    /// The function's `outputSchema`, when it has one, for providers that ask the model for
+    /// structured output. The mock does not read it: it prepared its answer at start-up.
     pub output_schema: Option<&'a Value>,
     /// Generation parameters: the prompt's, else the provider's defaults.
     pub parameters: Parameters,
@@ -86,8 +87,9 @@ impl From<omnia_api::ProviderDefaults> for Parameters {
 /// A provider's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
-    /// The answer text (for functions: the output JSON), handed to the caller without a copy.
-    /// Text by type: it goes out in a field Omnia's Go peers read as a UTF-8 `string`.
+    /// The answer text (for functions: the output JSON); the `InvocationResponse` shares this
+    /// buffer, and encoding the response copies it into the gRPC frame. Text by type: it goes
+    /// out in a field Omnia's Go peers read as a UTF-8 `string`.
     pub content: Utf8Bytes,
     /// What the call cost.
     pub usage: Usage,
@@ -149,6 +151,19 @@ pub enum ProviderError {
         /// What went wrong, as the provider reported it.
         message: String,
     },
+    /// The mock provider would answer some inputs from the function's `outputSchema`, and the
+    /// answer it synthesises does not pass that schema.
+    #[error(
+        "the mock provider `{provider}` answers inputs no scenario matches from the outputSchema, \
+         and cannot satisfy it: {reason}; add a spec.mock.scenarios entry without `when`, or a \
+         schema without the keywords the synthesiser does not honour (pattern, not, if/then/else)"
+    )]
+    UnsatisfiableSchema {
+        /// The Provider resource.
+        provider: String,
+        /// Why the synthesised answer does not do.
+        reason: String,
+    },
     /// The provider answered with an error or with something unusable.
     #[error("provider `{provider}` failed: {message}")]
     Failed {
@@ -166,25 +181,59 @@ impl ProviderError {
     }
 }
 
-/// Builds the provider a resolved `Provider` resource describes.
+/// A provider built for one function, and whether it is the one its manifest asked for.
+#[derive(Clone)]
+pub struct Built {
+    /// What answers the function's calls.
+    pub provider: Arc<dyn Provider>,
+    /// Set when the mock answers in place of the manifest's provider (dev mode only).
+    pub stand_in: Option<StandIn>,
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("provider", &self.provider.name())
+            .field("stand_in", &self.stand_in)
+            .finish()
+    }
+}
+
+/// The mock provider answering, in dev mode, for a provider this build cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandIn {
+    /// The replaced provider's `spec.type`.
+    pub kind: &'static str,
+    /// Why it could not run.
+    pub reason: &'static str,
+}
+
+/// Builds the provider a resolved `Provider` resource describes, for a function whose
+/// `outputSchema` is `output_schema` (the mock answers from it; see [`MockProvider::new`]).
 ///
 /// `echo` and `mock` always build. Every other type has no implementation yet: in dev mode
-/// (`dev = true`) the mock provider answers in its place, with a warning saying why, so every
-/// function works locally with no API key; otherwise this fails, naming the resource and type.
+/// (`dev = true`) the mock provider answers in its place, with a warning saying why and a
+/// [`StandIn`] the runtime's `Health` reports, so every function works locally with no API key;
+/// otherwise this fails, naming the resource and type.
 pub fn build(
     provider: &omnia_api::Provider,
     dev: bool,
-) -> Result<Arc<dyn Provider>, ProviderError> {
-    match provider.kind {
-        ProviderType::Echo => Ok(Arc::new(EchoProvider::new(
-            provider.name.clone(),
-            provider.pricing,
-        ))),
-        ProviderType::Mock => Ok(Arc::new(MockProvider::new(
+    output_schema: Option<&Value>,
+) -> Result<Built, ProviderError> {
+    let mock = || {
+        MockProvider::new(
             provider.name.clone(),
             &provider.mock_scenarios,
             provider.pricing,
-        ))),
+            output_schema,
+        )
+    };
+    let (provider, stand_in): (Arc<dyn Provider>, _) = match provider.kind {
+        ProviderType::Echo => (
+            Arc::new(EchoProvider::new(provider.name.clone(), provider.pricing)),
+            None,
+        ),
+        ProviderType::Mock => (Arc::new(mock()?), None),
         kind if dev => {
             // Keyless providers (ollama) and providers whose key was found fail for the same
             // reason today, but the message says which so the user knows what to fix later.
@@ -198,17 +247,20 @@ pub fn build(
                 kind = kind.as_str(),
                 "dev mode: answering with the mock provider because {reason}"
             );
-            Ok(Arc::new(MockProvider::new(
-                provider.name.clone(),
-                &provider.mock_scenarios,
-                provider.pricing,
-            )))
+            let stand_in = StandIn {
+                kind: kind.as_str(),
+                reason,
+            };
+            (Arc::new(mock()?), Some(stand_in))
         }
-        kind => Err(ProviderError::Unsupported {
-            name: provider.name.clone(),
-            kind: kind.as_str(),
-        }),
-    }
+        kind => {
+            return Err(ProviderError::Unsupported {
+                name: provider.name.clone(),
+                kind: kind.as_str(),
+            });
+        }
+    };
+    Ok(Built { provider, stand_in })
 }
 
 /// Whether a provider type authenticates with an API key (cloud SDK credentials count as one).

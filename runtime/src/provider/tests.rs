@@ -59,7 +59,9 @@ fn json_of(completion: &Completion) -> Value {
 
 #[test]
 fn echo_returns_the_input_buffer_itself() {
-    let provider = build(&config(ProviderType::Echo, None, vec![]), false).unwrap();
+    let provider = build(&config(ProviderType::Echo, None, vec![]), false, None)
+        .unwrap()
+        .provider;
     let input = Utf8Bytes::from(r#"{"message":"hello"}"#.to_owned());
 
     let completion = complete(&*provider, &input, None);
@@ -90,7 +92,9 @@ fn usage_estimates_four_bytes_per_token_priced_per_thousand() {
 
 #[test]
 fn mock_reports_usage_from_prompt_and_answer_sizes() {
-    let provider = build(&config(ProviderType::Mock, None, vec![]), false).unwrap();
+    let provider = build(&config(ProviderType::Mock, None, vec![]), false, None)
+        .unwrap()
+        .provider;
 
     let completion = complete(&*provider, &Utf8Bytes::from_static("{}"), None);
 
@@ -115,7 +119,9 @@ fn mock_answers_with_the_first_scenario_whose_when_the_input_contains() {
             scenario(None, json!({"answer": "fallback"})),
         ],
         Pricing::default(),
-    );
+        None,
+    )
+    .unwrap();
     let ask =
         |input: &'static str| json_of(&complete(&provider, &Utf8Bytes::from_static(input), None));
 
@@ -140,7 +146,9 @@ fn mock_substitutes_input_references_in_scenario_output() {
                    "whole": "{{input}}", "text": "not {{input.message}} exactly"}),
         )],
         Pricing::default(),
-    );
+        None,
+    )
+    .unwrap();
     let input = Utf8Bytes::from_static(r#"{"message": "hello", "items": [{"id": 7}]}"#);
 
     let answer = json_of(&complete(&provider, &input, None));
@@ -162,7 +170,9 @@ fn mock_matches_numbers_by_value() {
             scenario(None, json!("other")),
         ],
         Pricing::default(),
-    );
+        None,
+    )
+    .unwrap();
 
     let answer = json_of(&complete(
         &provider,
@@ -175,7 +185,7 @@ fn mock_matches_numbers_by_value() {
 
 #[test]
 fn mock_without_scenario_or_schema_gives_the_default_answer() {
-    let provider = MockProvider::new("m".into(), &[], Pricing::default());
+    let provider = MockProvider::new("m".into(), &[], Pricing::default(), None).unwrap();
 
     let answer = json_of(&complete(&provider, &Utf8Bytes::from_static("{}"), None));
 
@@ -184,34 +194,89 @@ fn mock_without_scenario_or_schema_gives_the_default_answer() {
 
 #[test]
 fn mock_without_matching_scenario_answers_from_the_output_schema() {
+    let schema =
+        json!({"type": "object", "required": ["echo"], "properties": {"echo": {"type": "string"}}});
     let provider = MockProvider::new(
         "m".into(),
         &[scenario(Some(json!({"never": true})), json!("no"))],
         Pricing::default(),
-    );
-    let schema =
-        json!({"type": "object", "required": ["echo"], "properties": {"echo": {"type": "string"}}});
-
-    let answer = json_of(&complete(
-        &provider,
-        &Utf8Bytes::from_static("{}"),
         Some(&schema),
-    ));
+    )
+    .unwrap();
+
+    let answer = json_of(&complete(&provider, &Utf8Bytes::from_static("{}"), None));
 
     assert_eq!(answer, json!({"echo": "mock echo"}));
 }
 
 #[test]
+fn mock_synthesises_its_schema_answer_once_and_shares_it_with_every_call() {
+    let schema = json!({"type": "object", "required": ["summary"],
+                        "properties": {"summary": {"type": "string"}}});
+    let provider = MockProvider::new("m".into(), &[], Pricing::default(), Some(&schema)).unwrap();
+
+    let first = complete(&provider, &Utf8Bytes::from_static(r#"{"a": 1}"#), None);
+    let second = complete(&provider, &Utf8Bytes::from_static(r#"{"b": 2}"#), None);
+
+    assert_eq!(json_of(&first), json!({"summary": "mock summary"}));
+    assert_eq!(
+        first.content.as_bytes().as_ptr(),
+        second.content.as_bytes().as_ptr(),
+        "each call built its own answer"
+    );
+}
+
+#[test]
+fn a_schema_the_mock_cannot_satisfy_is_refused_naming_the_failing_field() {
+    // The synthesiser does not honour `pattern`, so its "mock code" fails the schema.
+    let schema = json!({"type": "object", "required": ["code"],
+                        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}});
+
+    let err = MockProvider::new("m".into(), &[], Pricing::default(), Some(&schema)).unwrap_err();
+
+    let message = err.to_string();
+    assert!(message.contains("mock provider `m`"), "{message}");
+    assert!(message.contains("/code: "), "{message}");
+}
+
+#[test]
+fn a_schema_the_mock_cannot_satisfy_is_fine_behind_a_catch_all_scenario() {
+    let schema = json!({"type": "object", "required": ["code"],
+                        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}});
+    let scenarios = [scenario(None, json!({"code": "ABC"}))];
+
+    let provider =
+        MockProvider::new("m".into(), &scenarios, Pricing::default(), Some(&schema)).unwrap();
+
+    let answer = json_of(&complete(&provider, &Utf8Bytes::from_static("{}"), None));
+    assert_eq!(answer, json!({"code": "ABC"}));
+}
+
+#[test]
+fn a_schema_answer_with_formats_passes_its_schema() {
+    let schema = json!({"type": "object", "required": ["contact", "at"], "properties": {
+        "contact": {"type": "string", "format": "email"},
+        "at": {"type": "string", "format": "date-time"}
+    }});
+
+    let provider = MockProvider::new("m".into(), &[], Pricing::default(), Some(&schema));
+
+    assert!(provider.is_ok(), "{provider:?}");
+}
+
+#[test]
 fn build_makes_echo_and_mock_without_dev_mode() {
     assert_eq!(
-        build(&config(ProviderType::Echo, None, vec![]), false)
+        build(&config(ProviderType::Echo, None, vec![]), false, None)
             .unwrap()
+            .provider
             .name(),
         "my-provider"
     );
     assert_eq!(
-        build(&config(ProviderType::Mock, None, vec![]), false)
+        build(&config(ProviderType::Mock, None, vec![]), false, None)
             .unwrap()
+            .provider
             .name(),
         "my-provider"
     );
@@ -222,9 +287,9 @@ fn build_refuses_llm_providers_outside_dev_mode_naming_resource_and_type() {
     let err = build(
         &config(ProviderType::Claude, Some("sk-real"), vec![]),
         false,
+        None,
     )
-    .err()
-    .expect("claude is not implemented yet");
+    .expect_err("claude is not implemented yet");
 
     assert_eq!(
         err,
@@ -247,12 +312,23 @@ fn build_refuses_llm_providers_outside_dev_mode_naming_resource_and_type() {
 #[test]
 fn build_substitutes_the_mock_for_llm_providers_in_dev_mode() {
     let scenarios = vec![scenario(None, json!({"from": "scenario"}))];
-    let provider = build(&config(ProviderType::Openai, None, scenarios), true).unwrap();
+    let built = build(&config(ProviderType::Openai, None, scenarios), true, None).unwrap();
 
-    let answer = json_of(&complete(&*provider, &Utf8Bytes::from_static("{}"), None));
+    let answer = json_of(&complete(
+        &*built.provider,
+        &Utf8Bytes::from_static("{}"),
+        None,
+    ));
 
-    assert_eq!(provider.name(), "my-provider");
+    assert_eq!(built.provider.name(), "my-provider");
     assert_eq!(answer, json!({"from": "scenario"}));
+    assert_eq!(
+        built.stand_in,
+        Some(StandIn {
+            kind: "openai",
+            reason: "it has no usable credentials"
+        })
+    );
 }
 
 #[test]
