@@ -116,7 +116,11 @@ struct Common {
     )]
     idle_timeout: u64,
     /// Deadline for one runtime call, in seconds.
-    #[arg(long, env = "OMNIA_FACADE_CALL_TIMEOUT_SECONDS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "OMNIA_FACADE_CALL_TIMEOUT_SECONDS",
+        default_value_t = omnia_gateway::runtime_client::DEFAULT_CALL_TIMEOUT.as_secs()
+    )]
     call_timeout: u64,
     /// How long in-flight calls may take to finish after SIGTERM, in seconds.
     #[arg(long, env = "OMNIA_FACADE_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
