@@ -27,8 +27,11 @@ pub struct GatewayOptions {
     pub health_listen: SocketAddr,
     /// The internal listener, which admits management-plane tokens only; `None` for none.
     pub internal_listen: Option<SocketAddr>,
-    /// `host:port` of the runtime's gRPC server.
+    /// Where the runtime's gRPC server listens: `host:port`, or `unix:///path`.
     pub runtime_address: String,
+    /// `serve --embedded-runtime`: our runtime in this process, called without a socket;
+    /// `runtime_address` is then unused.
+    pub embedded_runtime: Option<Arc<omnia_runtime::Runtime>>,
     pub limits: Limits,
     /// Connection cap, HTTP/2 streams per connection and idle timeout, for each of the facade,
     /// internal and health listeners.
@@ -132,12 +135,14 @@ impl Gateway {
             None => Vec::new(),
         };
         let client =
-            RuntimeClient::new(&options.runtime_address, options.call_timeout).map_err(|e| {
-                StartError::RuntimeAddress {
-                    address: options.runtime_address.clone(),
-                    reason: e,
-                }
-            })?;
+            match &options.embedded_runtime {
+                Some(runtime) => RuntimeClient::embedded(runtime.clone(), options.call_timeout),
+                None => RuntimeClient::new(&options.runtime_address, options.call_timeout)
+                    .map_err(|e| StartError::RuntimeAddress {
+                        address: options.runtime_address.clone(),
+                        reason: e,
+                    })?,
+            };
         let facade = bind(options.listen).await?;
         let health = bind(options.health_listen).await?;
         // No agent served, no listener (Omnia allocates no internal port then either).

@@ -62,9 +62,13 @@ enum Command {
         /// 0.0.0.0:$OMNIA_INTERNAL_FACADE_PORT, port 18080; that variable set to 0 turns it off).
         #[arg(long)]
         internal_listen: Option<SocketAddr>,
-        /// The runtime's gRPC address.
+        /// The runtime's gRPC address: host:port, or unix:///path for a Unix socket.
         #[arg(long, env = "OMNIA_RUNTIME_ADDRESS", default_value = "127.0.0.1:9000")]
         runtime_address: String,
+        /// Run our runtime inside this process and call it without a socket (no separate
+        /// runtime container); --runtime-address is then ignored.
+        #[arg(long, env = "OMNIA_EMBEDDED_RUNTIME")]
+        embedded_runtime: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -180,6 +184,7 @@ fn options(
         health_listen: health,
         internal_listen: internal,
         runtime_address: runtime,
+        embedded_runtime: None,
         limits: Limits {
             body: common.body_limit,
             headers: common.header_limit,
@@ -225,6 +230,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             health_listen,
             internal_listen: internal_flag,
             runtime_address,
+            embedded_runtime,
             common,
         } => {
             let listen = match listen {
@@ -238,7 +244,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             let internal = internal_listen(internal_flag)?;
             let resolved = omnia_api::load(&config).map_err(|e| e.to_string())?;
             resolved.log_notices();
-            let options = options(&common, listen, health, internal, runtime_address);
+            let mut options = options(&common, listen, health, internal, runtime_address);
+            if embedded_runtime {
+                let runtime = omnia_runtime::Runtime::compile(&resolved, Default::default())
+                    .map_err(|e| format!("embedded runtime: {e}"))?;
+                options.embedded_runtime = Some(std::sync::Arc::new(runtime));
+            }
             let gateway = Gateway::bind(&resolved, options)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -1,6 +1,7 @@
-//! The gateway's side of the gRPC link to the runtime: tonic's generated client over one lazily
-//! connected, multiplexed HTTP/2 connection ([`Http2Transport`]), a per-call timeout, and a
-//! background health probe that drives `/readyz`.
+//! The gateway's side of the link to the runtime: tonic's generated client over one lazily
+//! connected, multiplexed HTTP/2 connection ([`Http2Transport`]), or our runtime linked into the
+//! process (`serve --embedded-runtime`); a per-call timeout; and a background health probe that
+//! drives `/readyz`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use omnia_middleware::{GatewayError, Violations};
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
+use omnia_proto::runtime::v1::runtime_service_server::RuntimeService as _;
 use omnia_proto::runtime::v1::{HealthRequest, InvocationRequest, InvocationResponse};
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
@@ -23,8 +25,16 @@ const ORIGIN: &str = "http://omnia-runtime";
 /// A cheap-to-clone handle on the runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeClient {
-    client: RuntimeServiceClient<Http2Transport>,
+    link: Link,
     timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum Link {
+    /// `omnia.runtime.v1` over HTTP/2: our runtime or Omnia's, in another process.
+    Grpc(RuntimeServiceClient<Http2Transport>),
+    /// Our runtime in this process, called as a plain async method: no socket, no encoding.
+    Embedded(Arc<omnia_runtime::Runtime>),
 }
 
 impl RuntimeClient {
@@ -46,10 +56,21 @@ impl RuntimeClient {
             // Bodies are bounded by the gateway's own limit, not tonic's 4 MiB default. An
             // Omnia runtime may answer gzip-compressed, so gzip answers are accepted; requests
             // go out uncompressed, which every runtime reads.
-            client: RuntimeServiceClient::with_origin(transport, origin)
-                .max_decoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
-                .accept_compressed(CompressionEncoding::Gzip),
+            link: Link::Grpc(
+                RuntimeServiceClient::with_origin(transport, origin)
+                    .max_decoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(omnia_runtime::MAX_MESSAGE_BYTES)
+                    .accept_compressed(CompressionEncoding::Gzip),
+            ),
+            timeout,
+        }
+    }
+
+    /// A client of `runtime` linked into this process. The request's metadata reaches it as it
+    /// would over gRPC; the per-call timeout still applies.
+    pub fn embedded(runtime: Arc<omnia_runtime::Runtime>, timeout: Duration) -> Self {
+        Self {
+            link: Link::Embedded(runtime),
             timeout,
         }
     }
@@ -68,8 +89,13 @@ impl RuntimeClient {
         if self.timeout != DEFAULT_CALL_TIMEOUT {
             request.set_timeout(self.timeout);
         }
-        let mut client = self.client.clone();
-        match tokio::time::timeout(self.timeout, client.invoke(request)).await {
+        let call = async {
+            match &self.link {
+                Link::Grpc(client) => client.clone().invoke(request).await,
+                Link::Embedded(runtime) => runtime.invoke(request).await,
+            }
+        };
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(failure(&status, self.timeout)),
             Err(_) => Err(GatewayError::RuntimeTimeout {
@@ -80,11 +106,16 @@ impl RuntimeClient {
 
     /// Whether `Health` answers healthy within `deadline`.
     pub async fn healthy(&self, deadline: Duration) -> bool {
-        let mut client = self.client.clone();
         let mut request = tonic::Request::new(HealthRequest {});
         request.set_timeout(deadline);
+        let call = async {
+            match &self.link {
+                Link::Grpc(client) => client.clone().health(request).await,
+                Link::Embedded(runtime) => runtime.health(request).await,
+            }
+        };
         matches!(
-            tokio::time::timeout(deadline, client.health(request)).await,
+            tokio::time::timeout(deadline, call).await,
             Ok(Ok(response)) if response.get_ref().healthy
         )
     }

@@ -59,3 +59,21 @@ async fn the_runtime_is_reached_over_a_unix_socket() {
     }
     assert_eq!(status, 200, "no call succeeded after the runtime came back");
 }
+
+/// `serve --embedded-runtime`: our runtime linked into the gateway answers calls and makes the
+/// gateway ready, with no socket between them, and sees the caller's identity as over gRPC.
+#[tokio::test]
+async fn an_embedded_runtime_answers_without_a_socket() {
+    let yaml = echo_yaml();
+    let runtime = omnia_runtime::Runtime::compile(&load(&yaml), Default::default()).unwrap();
+    let options = Options {
+        embedded_runtime: Some(std::sync::Arc::new(runtime)),
+        ..Options::default()
+    };
+    let gateway = TestGateway::start(&yaml, "unix:///nowhere.sock".to_owned(), options).await;
+
+    let reply = gateway.call(ECHO, r#"{"message":"in process"}"#).await;
+
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json()["output"]["echo"], "in process");
+}

@@ -441,6 +441,8 @@ pub struct Options {
     pub management_plane_jwks_url: Option<String>,
     /// `OMNIA_WORKSPACE_NAME`.
     pub workspace_name: Option<String>,
+    /// Our runtime linked in (`serve --embedded-runtime`) instead of `runtime_address`.
+    pub embedded_runtime: Option<std::sync::Arc<omnia_runtime::Runtime>>,
 }
 
 impl Default for Options {
@@ -453,6 +455,7 @@ impl Default for Options {
             max_in_flight: 64,
             body_timeout: Duration::from_secs(10),
             connections: ConnectionLimits::default(),
+            embedded_runtime: None,
             call_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
             allow_unauthenticated: false,
@@ -486,6 +489,7 @@ impl TestGateway {
                 health_listen: "127.0.0.1:0".parse().unwrap(),
                 internal_listen: Some("127.0.0.1:0".parse().unwrap()),
                 runtime_address,
+                embedded_runtime: options.embedded_runtime.clone(),
                 limits: Limits {
                     body: options.body_limit,
                     headers: options.header_limit,
