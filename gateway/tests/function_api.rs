@@ -514,17 +514,16 @@ async fn runtime_down_is_a_fast_502_runtime_error() {
 
 #[tokio::test]
 async fn calls_succeed_again_once_a_runtime_comes_up_on_the_same_address() {
-    let down = closed_address().await;
+    let down = DownRuntime::new();
     let options = Options {
         call_timeout: LONG_CALL_TIMEOUT,
         ..Options::default()
     };
-    let gateway = TestGateway::bind(&echo_yaml(), down.to_string(), options).await;
+    let gateway = TestGateway::bind(&echo_yaml(), down.address(), options).await;
     let reply = gateway.call(ECHO, r#"{"message":"anyone?"}"#).await;
     reply.expect_error(502, "runtime_error");
 
-    let listener = tokio::net::TcpListener::bind(down).await.unwrap();
-    let _runtime = FakeRuntime::start_on(listener, Behaviour::Echo);
+    let _runtime = down.start(Behaviour::Echo);
     wait_ready(gateway.health).await;
     let reply = gateway.call(ECHO, r#"{"message":"back"}"#).await;
 

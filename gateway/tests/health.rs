@@ -20,15 +20,14 @@ async fn healthz_is_200_even_before_the_runtime_is_up() {
 
 #[tokio::test]
 async fn readyz_is_503_until_the_runtime_is_healthy_then_200() {
-    let down = closed_address().await;
-    let gateway = TestGateway::bind(&echo_yaml(), down.to_string(), Options::default()).await;
+    let down = DownRuntime::new();
+    let gateway = TestGateway::bind(&echo_yaml(), down.address(), Options::default()).await;
 
     let before = get(gateway.health, "/readyz").await;
     before.expect_error(503, "unavailable");
     assert!(before.header("retry-after").parse::<u32>().is_ok());
 
-    let listener = tokio::net::TcpListener::bind(down).await.unwrap();
-    let _runtime = FakeRuntime::start_on(listener, Behaviour::Echo);
+    let _runtime = down.start(Behaviour::Echo);
     wait_ready(gateway.health).await;
     let after = get(gateway.health, "/readyz").await;
 
@@ -77,14 +76,13 @@ fn connections_active(text: &str) -> &str {
 
 #[tokio::test]
 async fn metrics_after_a_success_a_4xx_and_a_5xx_are_omnias_series() {
-    let down = closed_address().await;
-    let gateway = TestGateway::bind(&echo_yaml(), down.to_string(), Options::default()).await;
+    let down = DownRuntime::new();
+    let gateway = TestGateway::bind(&echo_yaml(), down.address(), Options::default()).await;
     gateway
         .call(ECHO, r#"{"message":"anyone?"}"#)
         .await
         .expect_error(502, "runtime_error");
-    let listener = tokio::net::TcpListener::bind(down).await.unwrap();
-    let _runtime = FakeRuntime::start_on(listener, Behaviour::Echo);
+    let _runtime = down.start(Behaviour::Echo);
     wait_ready(gateway.health).await;
     let reply = gateway.call(ECHO, r#"{"message":"count me"}"#).await;
     assert_eq!(reply.status, 200, "{reply:?}");

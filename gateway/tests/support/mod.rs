@@ -306,7 +306,7 @@ impl FakeRuntime {
     /// Serves on a fresh `127.0.0.1:0` port.
     pub async fn start(behaviour: Behaviour) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::start_on(listener, behaviour)
+        Self::serve(listener, behaviour, false)
     }
 
     /// Serves on a fresh `127.0.0.1:0` port and gzip-compresses every answer, as a runtime that
@@ -316,13 +316,28 @@ impl FakeRuntime {
         Self::serve(listener, behaviour, true)
     }
 
-    /// Serves on `listener` (to bring a runtime up on an address the gateway already uses).
-    pub fn start_on(listener: TcpListener, behaviour: Behaviour) -> Self {
-        Self::serve(listener, behaviour, false)
-    }
-
     fn serve(listener: TcpListener, behaviour: Behaviour, gzip: bool) -> Self {
         let addr = listener.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        Self::serve_incoming(incoming, addr, behaviour, gzip)
+    }
+
+    fn serve_incoming<I, IO, IE>(
+        incoming: I,
+        addr: SocketAddr,
+        behaviour: Behaviour,
+        gzip: bool,
+    ) -> Self
+    where
+        I: tokio_stream::Stream<Item = Result<IO, IE>> + Send + 'static,
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+        IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let state = Arc::new(FakeState {
             behaviour,
             seen: Mutex::new(Vec::new()),
@@ -341,7 +356,6 @@ impl FakeRuntime {
         // advertises it on the caller's behalf: the answer is compressed whatever the caller
         // sent.
         let advertise = gzip.then(|| MapRequestLayer::new(advertise_gzip as fn(_) -> _));
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .layer(tower::util::option_layer(advertise))
@@ -413,6 +427,34 @@ pub async fn real_runtime(config: &ResolvedConfig) -> SocketAddr {
         std::future::pending(),
     ));
     addr
+}
+
+/// A runtime address nothing listens on yet, which a runtime can later come up on: a Unix
+/// socket path in a fresh directory. (A released TCP port could be taken by a parallel test in
+/// between.)
+pub struct DownRuntime {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl DownRuntime {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runtime.sock");
+        Self { _dir: dir, path }
+    }
+
+    /// `unix:///...`, as the gateway is given it.
+    pub fn address(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// Brings a fake runtime up at the address.
+    pub fn start(&self, behaviour: Behaviour) -> FakeRuntime {
+        let listener = tokio::net::UnixListener::bind(&self.path).unwrap();
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        FakeRuntime::serve_incoming(incoming, "0.0.0.0:0".parse().unwrap(), behaviour, false)
+    }
 }
 
 /// An address nothing listens on (bound, then released).
