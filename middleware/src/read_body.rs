@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
 use crate::limit::{BodyLimit, read_error};
@@ -53,7 +53,7 @@ impl<S> Layer<S> for ReadBodyLayer {
     }
 }
 
-/// See [`ReadBodyLayer`]. The inner service receives `Request<Full<Bytes>>`.
+/// See [`ReadBodyLayer`]. The inner service receives `Request<Bytes>`: the whole body.
 #[derive(Debug, Clone)]
 pub struct ReadBody<S> {
     inner: S,
@@ -62,7 +62,7 @@ pub struct ReadBody<S> {
 
 impl<S, B> Service<Request<B>> for ReadBody<S>
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<ResponseBody>> + Clone + Send + 'static,
+    S: Service<Request<Bytes>, Response = Response<ResponseBody>> + Clone + Send + 'static,
     S::Future: Send,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -93,9 +93,7 @@ where
                     return Ok(GatewayError::RequestTimeout { waited: timeout }.into_response());
                 }
             };
-            inner
-                .call(Request::from_parts(parts, Full::new(bytes)))
-                .await
+            inner.call(Request::from_parts(parts, bytes)).await
         })
     }
 }
@@ -110,9 +108,8 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt};
 
     /// Echoes the body it was handed.
-    async fn echo(request: Request<Full<Bytes>>) -> Result<Response<ResponseBody>, Infallible> {
-        let bytes = request.into_body().collect().await?.to_bytes();
-        Ok(Response::new(ResponseBody::full(bytes)))
+    async fn echo(request: Request<Bytes>) -> Result<Response<ResponseBody>, Infallible> {
+        Ok(Response::new(ResponseBody::full(request.into_body())))
     }
 
     async fn json(response: Response<ResponseBody>) -> serde_json::Value {

@@ -1,10 +1,8 @@
-//! Input validation: reads the (already limited) body into one buffer, parses it, checks it
-//! against the function's `inputSchema`, and hands the inner service that buffer.
+//! Input validation: parses the body (read whole by [`crate::read_body`] before it), checks it
+//! against the function's `inputSchema`, and hands the inner service the same buffer.
 //!
-//! A body that arrived as one chunk is kept as that chunk; one that arrived in several (HTTP/2
-//! DATA frames of 16 KiB, several socket reads) is copied once into one buffer. Parsing does not
-//! change the buffer: serde_json reads it and builds a separate `Value` (owning copies of its
-//! strings) that is dropped after the check.
+//! Parsing does not change the buffer: serde_json reads it and builds a separate `Value` (owning
+//! copies of its strings) that is dropped after the check.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,12 +10,10 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
-use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
 use super::{JsonSchema, parse_json, summarise};
-use crate::limit::{BodyLimit, read_error};
-use crate::{BoxError, GatewayError, ResponseBody, Violations};
+use crate::{GatewayError, ResponseBody, Violations};
 
 /// Validates request bodies against a compiled schema.
 #[derive(Debug, Clone)]
@@ -50,12 +46,10 @@ pub struct ValidateInput<S> {
     schema: Arc<JsonSchema>,
 }
 
-impl<S, B> Service<Request<B>> for ValidateInput<S>
+impl<S> Service<Request<Bytes>> for ValidateInput<S>
 where
     S: Service<Request<Bytes>, Response = Response<ResponseBody>> + Clone + Send + 'static,
     S::Future: Send,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
 {
     type Response = Response<ResponseBody>;
     type Error = S::Error;
@@ -65,24 +59,16 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         // The clone is the one that was not polled ready; keep the ready one for this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let schema = self.schema.clone();
         Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let bytes = match body.collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(error) => {
-                    let limit = parts.extensions.get::<BodyLimit>().copied();
-                    return Ok(read_error(error.into(), limit).into_response());
-                }
-            };
-            if let Err(error) = validate(&schema, &bytes) {
+            if let Err(error) = validate(&schema, request.body()) {
                 return Ok(error.into_response());
             }
-            inner.call(Request::from_parts(parts, bytes)).await
+            inner.call(request).await
         })
     }
 }
@@ -104,7 +90,8 @@ fn validate(schema: &JsonSchema, bytes: &[u8]) -> Result<(), GatewayError> {
 mod tests {
     use super::*;
     use crate::limit::BodyLimitLayer;
-    use http_body_util::Full;
+    use crate::read_body::ReadBodyLayer;
+    use http_body_util::{BodyExt, Full};
     use serde_json::{Value, json};
     use std::convert::Infallible;
     use tower::{ServiceBuilder, ServiceExt};
@@ -127,7 +114,7 @@ mod tests {
     async fn call(body: &'static [u8]) -> (u16, Value) {
         let service = ServiceBuilder::new().layer(layer()).service_fn(echo);
         let response = service
-            .oneshot(Request::new(Full::new(Bytes::from_static(body))))
+            .oneshot(Request::new(Bytes::from_static(body)))
             .await
             .unwrap();
         let status = response.status().as_u16();
@@ -169,9 +156,9 @@ mod tests {
         let service = ServiceBuilder::new().layer(layer).service_fn(echo);
 
         let response = service
-            .oneshot(Request::new(Full::new(Bytes::from_static(
+            .oneshot(Request::new(Bytes::from_static(
                 br#"{"contact": "not-an-email"}"#,
-            ))))
+            )))
             .await
             .unwrap();
 
@@ -204,6 +191,7 @@ mod tests {
     async fn over_limit_while_reading_is_413() {
         let service = ServiceBuilder::new()
             .layer(BodyLimitLayer::new(4))
+            .layer(ReadBodyLayer::new(std::time::Duration::from_secs(60)))
             .layer(layer())
             .service_fn(echo);
         let response = service
