@@ -1,11 +1,17 @@
 //! The HTTP/2 connection under the gateway's gRPC client to the runtime.
 //!
-//! tonic's `Channel` puts every call through a `Buffer`: a channel to a worker task that owns the
-//! connection, so each call costs a task hop and a cross-task wake-up. hyper's HTTP/2
-//! `SendRequest` is already a cloneable handle on one multiplexed connection, so here each call
-//! clones it and sends directly. The current connection sits in an `ArcSwap`: a call reads it
-//! without a lock. Only a call that finds it missing or closed takes the connect lock, so one
-//! reconnect runs at a time and later calls reuse its result.
+//! tonic's `Channel` puts every call through a `Buffer` (a channel to a worker task that owns the
+//! connection), and hyper's HTTP/2 client does the same in its own way: each request crosses a
+//! channel to the connection task, which spawns one task per request to await the response and
+//! answers through a oneshot. Here the call opens its stream itself on h2's `SendRequest`, a
+//! cloneable handle on one multiplexed connection: the caller's task writes the request into the
+//! connection's shared state and awaits the response, and the connection task only does the I/O.
+//! A unary call's body (one encoded message) goes out with its headers; only a request that
+//! streams (one whose body is not ready at once) gets a task pumping it.
+//!
+//! The current connection sits in an `ArcSwap`: a call reads it without a lock. Only a call that
+//! finds it missing or closed takes the connect lock, so one reconnect runs at a time and later
+//! calls reuse its result.
 //!
 //! The runtime is reached over TCP (`host:port`, Omnia's layout) or a Unix domain socket
 //! (`unix:///path`, for two containers of one pod sharing an `emptyDir`).
@@ -15,21 +21,27 @@ use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::client::conn::http2::{self, SendRequest};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use h2::client::{ResponseFuture, SendRequest};
+use h2::{Ping, PingPong, RecvStream, SendStream};
+use http::{HeaderMap, Request, Response};
+use http_body::{Body as _, Frame};
+use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::body::Body;
 
 /// How long a connection attempt to the runtime may take before the call fails fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Keep-alive pings on an idle link, so a runtime that vanished is noticed before a call needs it.
+/// Keep-alive pings on the link, so a runtime that vanished without a FIN is noticed before a call
+/// needs it; a ping unanswered for `KEEP_ALIVE_TIMEOUT` closes the connection (hyper's defaults).
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Flow-control windows for a peer on the same host: large enough that a 1 MiB body (the default
 /// limit) never waits for a WINDOW_UPDATE round trip.
 const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
@@ -108,9 +120,15 @@ pub struct Http2Transport {
 
 struct Shared {
     connect: Connector,
-    current: ArcSwapOption<SendRequest<Body>>,
+    current: ArcSwapOption<Link>,
     /// Held only while (re)connecting, never on the path of a call that finds a live connection.
     connecting: tokio::sync::Mutex<()>,
+}
+
+/// One connection: the handle calls open streams on, and whether its connection task still runs.
+struct Link {
+    sender: SendRequest<Bytes>,
+    open: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Http2Transport {
@@ -151,58 +169,219 @@ impl Http2Transport {
     }
 
     /// The live connection, or a new one when there is none or it has closed.
-    async fn sender(&self) -> Result<SendRequest<Body>, BoxError> {
-        if let Some(sender) = live(&self.shared.current) {
-            return Ok(sender);
+    async fn link(&self) -> Result<Arc<Link>, BoxError> {
+        if let Some(link) = live(&self.shared.current) {
+            return Ok(link);
         }
         let _connecting = self.shared.connecting.lock().await;
         // Whoever held the lock before may have connected already.
-        if let Some(sender) = live(&self.shared.current) {
-            return Ok(sender);
+        if let Some(link) = live(&self.shared.current) {
+            return Ok(link);
         }
         let io = (self.shared.connect)().await?;
-        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .initial_stream_window_size(STREAM_WINDOW)
+        let (sender, mut connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .keep_alive_interval(KEEP_ALIVE)
-            .keep_alive_while_idle(true)
-            .handshake(TokioIo::new(io))
+            .handshake::<_, Bytes>(io)
             .await?;
+        let open = Arc::new(AtomicBool::new(true));
+        let pings = connection.ping_pong();
+        let flag = open.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let ended = match pings {
+                Some(pings) => tokio::select! {
+                    ended = &mut connection => ended.map_err(BoxError::from),
+                    dead = keep_alive(pings) => Err(dead),
+                },
+                None => connection.await.map_err(BoxError::from),
+            };
+            flag.store(false, Ordering::Release);
+            if let Err(error) = ended {
                 tracing::debug!(%error, "runtime connection ended with an error");
             }
         });
-        self.shared.current.store(Some(Arc::new(sender.clone())));
-        Ok(sender)
+        let link = Arc::new(Link { sender, open });
+        self.shared.current.store(Some(link.clone()));
+        Ok(link)
     }
 }
 
-fn live(current: &ArcSwapOption<SendRequest<Body>>) -> Option<SendRequest<Body>> {
-    let guard = current.load();
-    let sender = guard.as_deref()?;
-    (!sender.is_closed()).then(|| sender.clone())
+fn live(current: &ArcSwapOption<Link>) -> Option<Arc<Link>> {
+    current
+        .load_full()
+        .filter(|link| link.open.load(Ordering::Acquire))
+}
+
+/// Pings every `KEEP_ALIVE`; returns when a ping goes unanswered, which ends the connection.
+async fn keep_alive(mut pings: PingPong) -> BoxError {
+    loop {
+        tokio::time::sleep(KEEP_ALIVE).await;
+        match tokio::time::timeout(KEEP_ALIVE_TIMEOUT, pings.ping(Ping::opaque())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return error.into(),
+            Err(_) => {
+                return format!("the runtime left a ping unanswered for {KEEP_ALIVE_TIMEOUT:?}")
+                    .into();
+            }
+        }
+    }
 }
 
 impl tower::Service<Request<Body>> for Http2Transport {
-    type Response = Response<Incoming>;
+    type Response = Response<ResponseBody>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Readiness is the connection's, checked per call: an HTTP/2 connection takes any number
-        // of streams up to the peer's limit, and a closed one is replaced in `call`.
+        // of streams up to the peer's limit (h2 queues the rest), and a closed one is replaced
+        // in `call`.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let mut sender = this.sender().await?;
-            sender.ready().await?;
-            Ok(sender.send_request(request).await?)
+            let sender = this.link().await?.sender.clone().ready().await?;
+            let response = send(sender, request)?.await?;
+            Ok(response.map(|body| ResponseBody {
+                body,
+                data_done: false,
+            }))
         })
+    }
+}
+
+/// Opens the request's stream and sends what of its body is ready now; a body that is not
+/// finished by then is left to a task that pumps the rest.
+fn send(
+    mut sender: SendRequest<Bytes>,
+    request: Request<Body>,
+) -> Result<ResponseFuture, h2::Error> {
+    let (head, mut body) = request.into_parts();
+    let head = Request::from_parts(head, ());
+    if body.is_end_stream() {
+        return Ok(sender.send_request(head, true)?.0);
+    }
+    let (response, mut stream) = sender.send_request(head, false)?;
+    // The last data frame seen is held back one step, so that when the body ends right after it
+    // (a unary call: one message), it carries END_STREAM itself instead of an empty frame after.
+    let mut held: Option<Bytes> = None;
+    loop {
+        match body.frame().now_or_never() {
+            Some(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    if let Some(previous) = held.replace(data) {
+                        stream.send_data(previous, false)?;
+                    }
+                }
+                Err(frame) => {
+                    if let Some(previous) = held.take() {
+                        stream.send_data(previous, false)?;
+                    }
+                    stream.send_trailers(
+                        frame.into_trailers().unwrap_or_else(|_| HeaderMap::new()),
+                    )?;
+                    return Ok(response);
+                }
+            },
+            Some(None) => {
+                stream.send_data(held.unwrap_or_default(), true)?;
+                return Ok(response);
+            }
+            Some(Some(Err(status))) => {
+                tracing::debug!(%status, "request body failed before it was sent");
+                stream.send_reset(h2::Reason::CANCEL);
+                return Ok(response);
+            }
+            None => {
+                if let Some(previous) = held.take() {
+                    stream.send_data(previous, false)?;
+                }
+                tokio::spawn(pump(body, stream));
+                return Ok(response);
+            }
+        }
+    }
+}
+
+/// Sends the rest of a streaming request body as it comes, within the stream's flow-control
+/// window, until the body ends or the runtime resets the stream.
+async fn pump(mut body: Body, mut stream: SendStream<Bytes>) {
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = std::future::poll_fn(|cx| stream.poll_reset(cx)) => return,
+        };
+        let (sent, last) = match frame {
+            None => (stream.send_data(Bytes::new(), true), true),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => match capacity(&mut stream, data.len()).await {
+                    Ok(()) => (stream.send_data(data, false), false),
+                    Err(error) => (Err(error), true),
+                },
+                Err(frame) => (
+                    stream
+                        .send_trailers(frame.into_trailers().unwrap_or_else(|_| HeaderMap::new())),
+                    true,
+                ),
+            },
+            Some(Err(status)) => {
+                tracing::debug!(%status, "request body failed while streaming");
+                stream.send_reset(h2::Reason::CANCEL);
+                return;
+            }
+        };
+        if sent.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Waits until the stream may send `len` more bytes, so a fast producer is held back by the
+/// runtime's window instead of growing h2's send buffer without bound.
+async fn capacity(stream: &mut SendStream<Bytes>, len: usize) -> Result<(), h2::Error> {
+    stream.reserve_capacity(len);
+    while stream.capacity() < len {
+        match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(error),
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// A response body: the stream's data frames, then its trailers (where gRPC puts the status).
+/// Each frame's bytes are handed back to the connection's window as they are read.
+pub struct ResponseBody {
+    body: RecvStream,
+    data_done: bool,
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = h2::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
+        if !self.data_done {
+            match ready!(self.body.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    let _ = self.body.flow_control().release_capacity(data.len());
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None => self.data_done = true,
+            }
+        }
+        match ready!(self.body.poll_trailers(cx)) {
+            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Ok(None) => Poll::Ready(None),
+            Err(error) => Poll::Ready(Some(Err(error))),
+        }
     }
 }
 

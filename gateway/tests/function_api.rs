@@ -532,6 +532,26 @@ async fn calls_succeed_again_once_a_runtime_comes_up_on_the_same_address() {
 }
 
 #[tokio::test]
+async fn calls_reach_a_runtime_restarted_on_the_same_address() {
+    let address = DownRuntime::new();
+    let runtime = address.start(Behaviour::Echo);
+    let gateway = TestGateway::bind(&echo_yaml(), address.address(), Options::default()).await;
+    let reply = gateway.call(ECHO, r#"{"message":"first"}"#).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+
+    // The old process says GOAWAY and goes; the next call needs a new connection.
+    runtime.stop().await;
+    let runtime = address.start(Behaviour::Echo);
+    let reply = gateway
+        .call(ECHO, r#"{"message":"after the restart"}"#)
+        .await;
+
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json()["output"]["echo"], "after the restart");
+    assert_eq!(runtime.seen().await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_runtime_failure_is_502_naming_the_grpc_code_but_not_the_runtimes_message() {
     let runtime = FakeRuntime::start(Behaviour::Fail(
         tonic::Code::Internal,

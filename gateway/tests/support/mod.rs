@@ -298,8 +298,8 @@ impl RuntimeService for FakeService {
 pub struct FakeRuntime {
     pub addr: SocketAddr,
     state: Arc<FakeState>,
-    _stop: oneshot::Sender<()>,
-    _task: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
 }
 
 impl FakeRuntime {
@@ -367,8 +367,8 @@ impl FakeRuntime {
         Self {
             addr,
             state,
-            _stop: stop,
-            _task: task,
+            stop,
+            task,
         }
     }
 
@@ -393,6 +393,12 @@ impl FakeRuntime {
         tokio::time::timeout(PATIENCE, wait)
             .await
             .unwrap_or_else(|_| panic!("{n} call(s) never reached the fake runtime"));
+    }
+
+    /// Shuts the server down gracefully (GOAWAY to its connections) and waits until it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(PATIENCE, self.task).await;
     }
 
     /// Lets every held call (and every later one) answer.
@@ -449,8 +455,9 @@ impl DownRuntime {
         format!("unix://{}", self.path.display())
     }
 
-    /// Brings a fake runtime up at the address.
+    /// Brings a fake runtime up at the address (replacing the socket file of an earlier one).
     pub fn start(&self, behaviour: Behaviour) -> FakeRuntime {
+        let _ = std::fs::remove_file(&self.path);
         let listener = tokio::net::UnixListener::bind(&self.path).unwrap();
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         FakeRuntime::serve_incoming(incoming, "0.0.0.0:0".parse().unwrap(), behaviour, false)
