@@ -278,10 +278,7 @@ fn main() -> ExitCode {
         .init();
     // https JWKS URLs need a TLS provider; ring is the one this build carries.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match omnia_runtime::executor::build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("omnia-gateway: cannot start the async runtime: {error}");

@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+pub mod executor;
 mod function;
 mod health;
 pub mod pack;

@@ -51,12 +51,18 @@ struct Cli {
     dev: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let cli = Cli::parse();
-    match run(cli).await {
+    let executor = match omnia_runtime::executor::build() {
+        Ok(executor) => executor,
+        Err(error) => {
+            eprintln!("omnia-runtime: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match executor.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("omnia-runtime: {message}");
