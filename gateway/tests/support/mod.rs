@@ -5,6 +5,7 @@
 //! Every test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod asyncapi;
 pub mod h2_frames;
 
 use std::net::SocketAddr;
