@@ -127,7 +127,8 @@ pub async fn echo_stack() -> impl tower::Service<
         spec.name.as_str(),
         spec.namespace.as_str(),
     )]));
-    omnia_gateway::stack::build(&[spec], &client, limits, metrics)
+    let shed = omnia_gateway::stack::LoadShedLayer::new(limits.max_in_flight);
+    omnia_gateway::stack::build(&[spec], &client, limits, metrics, &shed)
 }
 
 /// A call of the echo function with `body`, authorised with [`BENCH_KEY`].

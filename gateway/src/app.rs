@@ -18,7 +18,7 @@ use crate::management;
 use crate::metrics::Metrics;
 use crate::runtime_client::{Readiness, RuntimeClient, spawn_health_probe};
 use crate::server::{self, ConnectionLimits, ServeOptions};
-use crate::stack::{self, Limits};
+use crate::stack::{self, Limits, LoadShedLayer};
 
 /// Everything the gateway is told on its command line and environment.
 #[derive(Debug, Clone)]
@@ -36,6 +36,12 @@ pub struct GatewayOptions {
     /// Connection cap, HTTP/2 streams per connection and idle timeout, for each of the facade,
     /// internal and health listeners.
     pub connections: ConnectionLimits,
+    /// Threads serving the facade port. 0 or 1: the facade runs on the process's Tokio runtime
+    /// like every other port. N > 1: the calling runtime plus N - 1 threads, each running a
+    /// current-thread Tokio runtime with its own `SO_REUSEPORT` listener on the facade address
+    /// and its own connection to the runtime, so a request stays on the thread (and core) the
+    /// kernel handed its connection to. The in-flight budget and the metrics stay shared.
+    pub facade_threads: usize,
     /// Per-call deadline for `Invoke` (60 s by default).
     pub call_timeout: Duration,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -88,6 +94,9 @@ struct Internal {
 /// A gateway with its ports bound, ready to serve.
 pub struct Gateway {
     facade: TcpListener,
+    /// With `facade_threads` > 1: the other threads' listeners on the facade address (detached
+    /// from any Tokio runtime until their thread takes them) and runtime clients.
+    more_facades: Vec<(std::net::TcpListener, RuntimeClient)>,
     health: TcpListener,
     internal: Option<Internal>,
     functions: Vec<FunctionSpec>,
@@ -134,16 +143,18 @@ impl Gateway {
             Some(_) => internal_functions(config, &options, &functions).await?,
             None => Vec::new(),
         };
-        let client =
-            match &options.embedded_runtime {
-                Some(runtime) => RuntimeClient::embedded(runtime.clone(), options.call_timeout),
-                None => RuntimeClient::new(&options.runtime_address, options.call_timeout)
-                    .map_err(|e| StartError::RuntimeAddress {
-                        address: options.runtime_address.clone(),
-                        reason: e,
-                    })?,
-            };
-        let facade = bind(options.listen).await?;
+        let client = runtime_client(&options)?;
+        let (facade, more_facades) = if options.facade_threads > 1 {
+            let (first, others) = bind_shared(options.listen, options.facade_threads)?;
+            let mut more = Vec::with_capacity(others.len());
+            for listener in others {
+                // Each thread its own connection, driven on its own runtime.
+                more.push((listener, runtime_client(&options)?));
+            }
+            (first, more)
+        } else {
+            (bind(options.listen).await?, Vec::new())
+        };
         let health = bind(options.health_listen).await?;
         // No agent served, no listener (Omnia allocates no internal port then either).
         let internal = match options.internal_listen {
@@ -160,6 +171,7 @@ impl Gateway {
         ));
         Ok(Self {
             facade,
+            more_facades,
             health,
             internal,
             functions,
@@ -202,11 +214,14 @@ impl Gateway {
     /// closes last.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let probe = spawn_health_probe(self.client.clone(), self.readiness.clone());
+        // One in-flight budget for the facade, however many threads serve it.
+        let shed = LoadShedLayer::new(self.options.limits.max_in_flight);
         let facade_service = stack::build(
             &self.functions,
             &self.client,
             self.options.limits,
             self.metrics.clone(),
+            &shed,
         );
         let health_service = crate::health::service(self.readiness.clone(), self.metrics.clone());
 
@@ -237,6 +252,7 @@ impl Gateway {
                 &self.client,
                 self.options.limits,
                 self.metrics.clone(),
+                &LoadShedLayer::new(self.options.limits.max_in_flight),
             );
             let mut drain_started = drain_started.clone();
             tokio::spawn(server::serve(
@@ -249,6 +265,23 @@ impl Gateway {
                 facade_options.clone(),
             ))
         });
+        let mut threads = Vec::new();
+        for (index, (listener, client)) in self.more_facades.into_iter().enumerate() {
+            let thread = FacadeThread {
+                listener,
+                functions: self.functions.clone(),
+                client,
+                limits: self.options.limits,
+                metrics: self.metrics.clone(),
+                shed: shed.clone(),
+                options: facade_options.clone(),
+                drain_started: drain_started.clone(),
+            };
+            match thread.spawn(index + 1) {
+                Ok(ended) => threads.push(ended),
+                Err(error) => tracing::error!(%error, "cannot start a facade thread"),
+            }
+        }
         let readiness = self.readiness.clone();
         let facade_shutdown = async move {
             shutdown.await;
@@ -257,12 +290,70 @@ impl Gateway {
             let _ = draining.send(true);
         };
         server::serve(self.facade, facade_service, facade_shutdown, facade_options).await;
+        for ended in threads {
+            // An error means the thread ended without saying so (a panic), which is an end too.
+            let _ = ended.await;
+        }
         if let Some(internal) = internal {
             let _ = internal.await;
         }
         let _ = stop_health.send(());
         let _ = health.await;
         probe.abort();
+    }
+}
+
+/// A thread serving the facade on its own listener, runtime and runtime connection.
+struct FacadeThread {
+    listener: std::net::TcpListener,
+    functions: Vec<FunctionSpec>,
+    client: RuntimeClient,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    shed: LoadShedLayer,
+    options: ServeOptions,
+    drain_started: watch::Receiver<bool>,
+}
+
+impl FacadeThread {
+    /// Starts the thread; the receiver resolves when it has drained and ended.
+    fn spawn(self, index: usize) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+        let (ended, on_end) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("omnia-facade-{index}"))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(self.serve()),
+                    Err(error) => tracing::error!(%error, "facade thread: no Tokio runtime"),
+                }
+                let _ = ended.send(());
+            })?;
+        Ok(on_end)
+    }
+
+    async fn serve(self) {
+        let listener = match TcpListener::from_std(self.listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, "facade thread: cannot register its listener");
+                return;
+            }
+        };
+        let service = stack::build(
+            &self.functions,
+            &self.client,
+            self.limits,
+            self.metrics,
+            &self.shed,
+        );
+        let mut drain_started = self.drain_started;
+        let shutdown = async move {
+            let _ = drain_started.wait_for(|started| *started).await;
+        };
+        server::serve(listener, service, shutdown, self.options).await;
     }
 }
 
@@ -307,6 +398,60 @@ fn compile(
     };
     let schema = schema.ok_or_else(|| error("missing (function mode requires it)".to_owned()))?;
     JsonSchema::compile(schema).map(Arc::new).map_err(error)
+}
+
+/// A client of the runtime the options name; nothing connects until its first call.
+fn runtime_client(options: &GatewayOptions) -> Result<RuntimeClient, StartError> {
+    match &options.embedded_runtime {
+        Some(runtime) => Ok(RuntimeClient::embedded(
+            runtime.clone(),
+            options.call_timeout,
+        )),
+        None => {
+            RuntimeClient::new(&options.runtime_address, options.call_timeout).map_err(|reason| {
+                StartError::RuntimeAddress {
+                    address: options.runtime_address.clone(),
+                    reason,
+                }
+            })
+        }
+    }
+}
+
+/// `count` listeners on one address with `SO_REUSEPORT`, among which the kernel spreads new
+/// connections: the first for the calling runtime, the others detached for their threads. When
+/// `addr` asks for any free port, the others bind to the one the first was given.
+fn bind_shared(
+    addr: SocketAddr,
+    count: usize,
+) -> Result<(TcpListener, Vec<std::net::TcpListener>), StartError> {
+    let first = bind_reusing(addr)?;
+    let shared = first.local_addr().unwrap_or(addr);
+    let mut others = Vec::with_capacity(count - 1);
+    for _ in 1..count {
+        let listener = bind_reusing(shared)?;
+        others.push(
+            listener
+                .into_std()
+                .map_err(|source| StartError::Bind { addr, source })?,
+        );
+    }
+    Ok((first, others))
+}
+
+fn bind_reusing(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let error = |source| StartError::Bind { addr, source };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(error)?;
+    socket.set_reuseaddr(true).map_err(error)?;
+    socket.set_reuseport(true).map_err(error)?;
+    socket.bind(addr).map_err(error)?;
+    // Tokio's own `TcpListener::bind` backlog.
+    socket.listen(1024).map_err(error)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {

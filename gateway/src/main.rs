@@ -119,6 +119,10 @@ struct Common {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     idle_timeout: u64,
+    /// Threads serving the facade port, each a current-thread runtime with its own SO_REUSEPORT
+    /// listener and runtime connection; 0 or 1 serves it from the process's Tokio runtime.
+    #[arg(long, env = "OMNIA_FACADE_THREADS", default_value_t = 0)]
+    facade_threads: usize,
     /// Deadline for one runtime call, in seconds.
     #[arg(
         long,
@@ -196,6 +200,7 @@ fn options(
             max_streams: common.max_concurrent_streams,
             idle_timeout: Duration::from_secs(common.idle_timeout),
         },
+        facade_threads: common.facade_threads,
         call_timeout: Duration::from_secs(common.call_timeout),
         drain_timeout: Duration::from_secs(common.drain_timeout),
         allow_unauthenticated: common.allow_unauthenticated,
@@ -267,6 +272,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+fn facade_threads(cli: &Cli) -> usize {
+    match &cli.command {
+        Command::Dev { common, .. } | Command::Serve { common, .. } => common.facade_threads,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -278,7 +289,13 @@ fn main() -> ExitCode {
         .init();
     // https JWKS URLs need a TLS provider; ring is the one this build carries.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match omnia_runtime::executor::build() {
+    // With facade threads, this thread is the first of them and runs a current-thread runtime
+    // like the others.
+    let runtime = match if facade_threads(&cli) > 1 {
+        omnia_runtime::executor::current_thread()
+    } else {
+        omnia_runtime::executor::build()
+    } {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("omnia-gateway: cannot start the async runtime: {error}");

@@ -12,7 +12,7 @@ use http::{Request, Response};
 use omnia_middleware::content_type::JsonContentType;
 use omnia_middleware::header_limit::HeaderLimit;
 use omnia_middleware::limit::BodyLimitLayer;
-use omnia_middleware::load_shed::LoadShedLayer;
+pub use omnia_middleware::load_shed::LoadShedLayer;
 use omnia_middleware::method::AllowMethods;
 use omnia_middleware::{BoxError, ResponseBody, ValidateRequestHeaderLayer, request_id};
 use tower::{Layer, Service, ServiceBuilder};
@@ -50,11 +50,15 @@ impl Default for Limits {
 
 /// Builds the facade's service for requests with body type `B` (hyper's `Incoming` when serving,
 /// an in-memory body in benches and tests).
+///
+/// Every function of the stack takes its slot from `shed`, the in-flight budget; stacks built
+/// with clones of one `shed` share it, as the facade's per-thread stacks do.
 pub fn build<B>(
     functions: &[FunctionSpec],
     client: &RuntimeClient,
     limits: Limits,
     metrics: Arc<Metrics>,
+    shed: &LoadShedLayer,
 ) -> impl Service<Request<B>, Response = Response<ResponseBody>, Error = Infallible, Future: Send>
 + Clone
 + Send
@@ -65,13 +69,12 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    // One in-flight budget for every function of this stack. Each function takes its slot after
-    // auth and after its body has arrived (see function.rs), so slow bodies hold no slot.
-    let shed = LoadShedLayer::new(limits.max_in_flight);
+    // Each function takes its slot after auth and after its body has arrived (see function.rs),
+    // so slow bodies hold no slot.
     let by_name: HashMap<String, function::FunctionService<B>> = functions
         .iter()
         .map(|spec| {
-            let service = function::service(spec, client.clone(), limits.body_timeout, &shed);
+            let service = function::service(spec, client.clone(), limits.body_timeout, shed);
             (spec.name.clone(), service)
         })
         .collect();

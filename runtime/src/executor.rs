@@ -25,6 +25,16 @@ pub fn build() -> io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
+/// A current-thread runtime with I/O and timers enabled, whatever the worker count says.
+///
+/// # Errors
+/// When the operating system refuses what the runtime needs (an epoll instance).
+pub fn current_thread() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 fn one_worker(setting: Option<&str>) -> bool {
     setting.is_some_and(|value| value.trim() == "1")
 }
