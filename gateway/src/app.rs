@@ -7,11 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use omnia_api::{Agent, ResolvedConfig};
+use omnia_api::{Agent, FacadeType, Handler as ApiHandler, Mode, ResolvedConfig};
 use omnia_middleware::schema::JsonSchema;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::agent::handler::Handler;
+use crate::agent::handler::echo::Echo;
+use crate::agent::hub::Hub;
+use crate::agent::{AgentService, AgentSpec, WsLimits};
 use crate::auth_config;
 use crate::function::FunctionSpec;
 use crate::management;
@@ -42,6 +46,8 @@ pub struct GatewayOptions {
     /// and its own connection to the runtime, so a request stays on the thread (and core) the
     /// kernel handed its connection to. The in-flight budget and the metrics stay shared.
     pub facade_threads: usize,
+    /// WebSocket limits and allowed origins, for agent-mode agents.
+    pub ws: WsLimits,
     /// Per-call deadline for `Invoke` (60 s by default).
     pub call_timeout: Duration,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -70,7 +76,7 @@ pub enum StartError {
         field: &'static str,
         reason: String,
     },
-    #[error("function {function}: authentication: {reason}")]
+    #[error("agent {function}: authentication: {reason}")]
     Auth { function: String, reason: String },
     #[error("management plane: {0}")]
     ManagementPlane(String),
@@ -81,8 +87,8 @@ pub enum StartError {
     },
     #[error("bad runtime address {address:?}: {reason}")]
     RuntimeAddress { address: String, reason: String },
-    #[error("no function-mode AgentRuntime in the configuration; nothing to serve")]
-    NoFunctions,
+    #[error("no AgentRuntime the gateway can serve in the configuration; nothing to serve")]
+    NothingToServe,
 }
 
 /// The internal listener and the functions it serves.
@@ -100,6 +106,9 @@ pub struct Gateway {
     health: TcpListener,
     internal: Option<Internal>,
     functions: Vec<FunctionSpec>,
+    /// Agent-mode agents, served over WebSocket on the facade port.
+    agents: Option<AgentService>,
+    hub: Arc<Hub>,
     client: RuntimeClient,
     options: GatewayOptions,
     readiness: Arc<Readiness>,
@@ -136,9 +145,13 @@ impl Gateway {
                 )?),
             });
         }
-        if functions.is_empty() {
-            return Err(StartError::NoFunctions);
+        let agents = agent_specs(config, &options).await?;
+        if functions.is_empty() && agents.is_empty() {
+            return Err(StartError::NothingToServe);
         }
+        let hub = Arc::new(Hub::new(options.ws.max_connections));
+        let agents = (!agents.is_empty())
+            .then(|| AgentService::new(agents, hub.clone(), options.ws.clone()));
         let internal_functions = match options.internal_listen {
             Some(_) => internal_functions(config, &options, &functions).await?,
             None => Vec::new(),
@@ -175,6 +188,8 @@ impl Gateway {
             health,
             internal,
             functions,
+            agents,
+            hub,
             client,
             options,
             readiness: Arc::new(Readiness::default()),
@@ -222,6 +237,7 @@ impl Gateway {
             self.options.limits,
             self.metrics.clone(),
             &shed,
+            self.agents.clone(),
         );
         let health_service = crate::health::service(self.readiness.clone(), self.metrics.clone());
 
@@ -253,6 +269,7 @@ impl Gateway {
                 self.options.limits,
                 self.metrics.clone(),
                 &LoadShedLayer::new(self.options.limits.max_in_flight),
+                None,
             );
             let mut drain_started = drain_started.clone();
             tokio::spawn(server::serve(
@@ -274,6 +291,7 @@ impl Gateway {
                 limits: self.options.limits,
                 metrics: self.metrics.clone(),
                 shed: shed.clone(),
+                agents: self.agents.clone(),
                 options: facade_options.clone(),
                 drain_started: drain_started.clone(),
             };
@@ -282,6 +300,17 @@ impl Gateway {
                 Err(error) => tracing::error!(%error, "cannot start a facade thread"),
             }
         }
+        // WebSockets left hyper at their upgrade: the hub tells them to close (1001) once the
+        // drain starts, letting turns in flight finish within the drain timeout.
+        let websockets = {
+            let hub = self.hub.clone();
+            let timeout = self.options.drain_timeout;
+            let mut drain_started = drain_started.clone();
+            tokio::spawn(async move {
+                let _ = drain_started.wait_for(|started| *started).await;
+                hub.drain(timeout).await;
+            })
+        };
         let readiness = self.readiness.clone();
         let facade_shutdown = async move {
             shutdown.await;
@@ -290,6 +319,7 @@ impl Gateway {
             let _ = draining.send(true);
         };
         server::serve(self.facade, facade_service, facade_shutdown, facade_options).await;
+        let _ = websockets.await;
         for ended in threads {
             // An error means the thread ended without saying so (a panic), which is an end too.
             let _ = ended.await;
@@ -303,6 +333,45 @@ impl Gateway {
     }
 }
 
+/// The agent-mode agents served over WebSocket. A handler not built yet is logged and its agent
+/// left out.
+async fn agent_specs(
+    config: &ResolvedConfig,
+    options: &GatewayOptions,
+) -> Result<Vec<AgentSpec>, StartError> {
+    let mut specs = Vec::new();
+    for agent in config
+        .agents
+        .iter()
+        .filter(|agent| agent.mode == Mode::Agent && agent.facade.kind == FacadeType::Websocket)
+    {
+        let handler: Arc<dyn Handler> = match agent.facade.handler {
+            ApiHandler::Echo => Arc::new(Echo),
+            ApiHandler::Demo | ApiHandler::Runtime => {
+                tracing::warn!(
+                    agent = %agent.name,
+                    handler = ?agent.facade.handler,
+                    "this build does not serve this WebSocket handler yet; the agent is left out"
+                );
+                continue;
+            }
+        };
+        let auth = auth_config::chain_for(agent, options)
+            .await
+            .map_err(|reason| StartError::Auth {
+                function: agent.name.clone(),
+                reason,
+            })?;
+        specs.push(AgentSpec {
+            name: agent.name.clone(),
+            namespace: agent.namespace.clone(),
+            auth: Arc::new(auth),
+            handler,
+        });
+    }
+    Ok(specs)
+}
+
 /// A thread serving the facade on its own listener, runtime and runtime connection.
 struct FacadeThread {
     listener: std::net::TcpListener,
@@ -311,6 +380,7 @@ struct FacadeThread {
     limits: Limits,
     metrics: Arc<Metrics>,
     shed: LoadShedLayer,
+    agents: Option<AgentService>,
     options: ServeOptions,
     drain_started: watch::Receiver<bool>,
 }
@@ -348,6 +418,7 @@ impl FacadeThread {
             self.limits,
             self.metrics,
             &self.shed,
+            self.agents,
         );
         let mut drain_started = self.drain_started;
         let shutdown = async move {

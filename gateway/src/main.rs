@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use omnia_gateway::agent::WsLimits;
+use omnia_gateway::agent::origin::OriginPolicy;
 use omnia_gateway::app::{Gateway, GatewayOptions, shutdown_signal};
 use omnia_gateway::dev;
 use omnia_gateway::management::DEFAULT_INTERNAL_PORT;
@@ -119,6 +121,50 @@ struct Common {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     idle_timeout: u64,
+    /// Open WebSockets per process; more are refused with 503 before the upgrade.
+    #[arg(long, env = "OMNIA_FACADE_WS_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    ws_max_connections: u32,
+    /// Largest WebSocket message (all its fragments), in bytes; larger closes with 1009.
+    #[arg(long, env = "OMNIA_FACADE_WS_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    ws_max_message_bytes: usize,
+    /// WebSocket messages per second per connection; more get `RATE_LIMITED`.
+    #[arg(long, env = "OMNIA_FACADE_WS_MESSAGE_RATE", default_value_t = 50)]
+    ws_message_rate: u32,
+    /// The burst of messages allowed above that rate.
+    #[arg(long, env = "OMNIA_FACADE_WS_MESSAGE_BURST", default_value_t = 100)]
+    ws_message_burst: u32,
+    /// Turns in flight per WebSocket; a `message` beyond it gets `RATE_LIMITED`.
+    #[arg(long, env = "OMNIA_FACADE_WS_MAX_IN_FLIGHT_TURNS", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    ws_max_in_flight_turns: u64,
+    /// Seconds a client has to acknowledge a client-side tool call.
+    #[arg(
+        long,
+        env = "OMNIA_FACADE_WS_TOOL_ACK_TIMEOUT_SECONDS",
+        default_value_t = 5
+    )]
+    ws_tool_ack_timeout: u64,
+    /// Seconds a client has to answer a client-side tool call (the AgentRuntime's
+    /// `clientToolTimeout` overrides it).
+    #[arg(
+        long,
+        env = "OMNIA_FACADE_WS_TOOL_RESULT_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    ws_tool_result_timeout: u64,
+    /// Seconds between pings on a WebSocket.
+    #[arg(long, env = "OMNIA_FACADE_WS_PING_INTERVAL_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    ws_ping_interval: u64,
+    /// Seconds without a pong after which a WebSocket is closed.
+    #[arg(long, env = "OMNIA_FACADE_WS_PONG_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    ws_pong_timeout: u64,
+    /// Origins allowed to open WebSockets, comma-separated (`scheme://host[:port]`); unset or
+    /// empty allows the same origin only. Requests without `Origin` (not browsers) are allowed.
+    #[arg(long, env = "OMNIA_ALLOWED_ORIGINS", default_value = "")]
+    allowed_origins: String,
     /// Threads serving the facade port, each a current-thread runtime with its own SO_REUSEPORT
     /// listener and runtime connection; 0 or 1 serves it from the process's Tokio runtime.
     #[arg(long, env = "OMNIA_FACADE_THREADS", default_value_t = 0)]
@@ -201,6 +247,19 @@ fn options(
             idle_timeout: Duration::from_secs(common.idle_timeout),
         },
         facade_threads: common.facade_threads,
+        ws: WsLimits {
+            max_connections: common.ws_max_connections,
+            max_message_bytes: common.ws_max_message_bytes,
+            messages_per_second: common.ws_message_rate,
+            message_burst: common.ws_message_burst,
+            max_in_flight_turns: usize::try_from(common.ws_max_in_flight_turns)
+                .unwrap_or(usize::MAX),
+            tool_ack_timeout: Duration::from_secs(common.ws_tool_ack_timeout),
+            tool_result_timeout: Duration::from_secs(common.ws_tool_result_timeout),
+            ping_interval: Duration::from_secs(common.ws_ping_interval),
+            pong_timeout: Duration::from_secs(common.ws_pong_timeout),
+            origins: OriginPolicy::from_list(&common.allowed_origins),
+        },
         call_timeout: Duration::from_secs(common.call_timeout),
         drain_timeout: Duration::from_secs(common.drain_timeout),
         allow_unauthenticated: common.allow_unauthenticated,

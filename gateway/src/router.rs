@@ -1,4 +1,5 @@
-//! Path dispatch: `/functions/{name}` to that function's service; everything else is a JSON 404.
+//! Path dispatch: `/functions/{name}` to that function's service, `/ws` and `/api/agents/...` to
+//! the agent surface; everything else is a JSON 404.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -12,6 +13,7 @@ use omnia_middleware::{GatewayError, ResponseBody};
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
+use crate::agent::{AgentService, is_agent_path};
 use crate::function::FunctionService;
 
 /// The path prefix of function calls.
@@ -86,37 +88,52 @@ impl<B> Service<Request<Limited<B>>> for FunctionRouter<B> {
     }
 }
 
-/// The top-level split: function calls go to `functions`, anything else is 404.
+/// The top-level split: function calls go to `functions`, WebSocket upgrades (`/ws`,
+/// `/api/agents/...`) to `agents` when there are any, anything else is 404.
 #[derive(Clone)]
 pub struct PathRouter<F> {
     functions: F,
+    agents: Option<AgentService>,
 }
 
 impl<F> PathRouter<F> {
-    /// A router sending `/functions/...` to `functions`.
-    pub fn new(functions: F) -> Self {
-        Self { functions }
+    /// A router sending `/functions/...` to `functions` and agent paths to `agents`.
+    pub fn new(functions: F, agents: Option<AgentService>) -> Self {
+        Self { functions, agents }
     }
 }
 
 impl<F, B> Service<Request<B>> for PathRouter<F>
 where
     F: Service<Request<B>, Response = Response<ResponseBody>, Error = Infallible>,
+    B: Send + 'static,
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Either<F::Future, Ready<Result<Response<ResponseBody>, Infallible>>>;
+    type Future = Either<
+        F::Future,
+        Either<
+            <AgentService as Service<Request<B>>>::Future,
+            Ready<Result<Response<ResponseBody>, Infallible>>,
+        >,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.functions.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if request.uri().path().starts_with(FUNCTIONS_PREFIX) {
+        let path = request.uri().path();
+        if path.starts_with(FUNCTIONS_PREFIX) {
             return Either::Left(self.functions.call(request));
         }
-        let path = request.uri().path().to_owned();
-        Either::Right(ready(Ok(GatewayError::NotFound { path }.into_response())))
+        if let Some(agents) = self.agents.as_mut().filter(|_| is_agent_path(path)) {
+            return Either::Right(Either::Left(agents.call(request)));
+        }
+        let path = path.to_owned();
+        Either::Right(Either::Right(ready(Ok(
+            GatewayError::NotFound { path }.into_response()
+        ))))
     }
 }
 

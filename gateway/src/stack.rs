@@ -17,6 +17,7 @@ use omnia_middleware::method::AllowMethods;
 use omnia_middleware::{BoxError, ResponseBody, ValidateRequestHeaderLayer, request_id};
 use tower::{Layer, Service, ServiceBuilder};
 
+use crate::agent::AgentService;
 use crate::function::{self, FunctionSpec};
 use crate::metrics::{Connection, Metrics};
 use crate::router::{FunctionRouter, PathRouter, function_name};
@@ -59,6 +60,7 @@ pub fn build<B>(
     limits: Limits,
     metrics: Arc<Metrics>,
     shed: &LoadShedLayer,
+    agents: Option<AgentService>,
 ) -> impl Service<Request<B>, Response = Response<ResponseBody>, Error = Infallible, Future: Send>
 + Clone
 + Send
@@ -99,7 +101,7 @@ where
         .layer(request_id::layer())
         // Count and time everything, including requests refused below.
         .layer(MetricsLayer { metrics })
-        .service(PathRouter::new(function_calls))
+        .service(PathRouter::new(function_calls, agents))
 }
 
 /// Records request counts, latency and in-flight gauges against the agent named in the path,

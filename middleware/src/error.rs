@@ -63,6 +63,13 @@ pub enum GatewayError {
     /// No function of that name on this gateway.
     #[error("no function named {name:?} on this gateway")]
     FunctionNotFound { name: String },
+    /// No agent-mode agent of that name (or in that namespace) on this gateway, or the WebSocket
+    /// upgrade did not say which one when the gateway serves several.
+    #[error("{detail}")]
+    AgentNotFound { detail: String },
+    /// A browser page from an origin `OMNIA_ALLOWED_ORIGINS` does not list opened a WebSocket.
+    #[error("origin {origin:?} may not open a WebSocket to this gateway")]
+    OriginNotAllowed { origin: String },
     /// No route for the path at all.
     #[error("no route for {path}")]
     NotFound { path: String },
@@ -118,7 +125,10 @@ impl GatewayError {
         match self {
             Self::InputInvalid { .. } | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::FunctionNotFound { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::FunctionNotFound { .. } | Self::AgentNotFound { .. } | Self::NotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            Self::OriginNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -139,6 +149,8 @@ impl GatewayError {
             Self::InputInvalid { .. } => "input_invalid",
             Self::Unauthorized { .. } => "unauthorized",
             Self::FunctionNotFound { .. } => "function_not_found",
+            Self::AgentNotFound { .. } => "agent_not_found",
+            Self::OriginNotAllowed { .. } => "origin_not_allowed",
             Self::NotFound { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",

@@ -7,6 +7,7 @@
 
 pub mod asyncapi;
 pub mod h2_frames;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -485,6 +486,8 @@ pub struct Options {
     pub connections: ConnectionLimits,
     /// `--facade-threads`.
     pub facade_threads: usize,
+    /// WebSocket limits and origins.
+    pub ws: omnia_gateway::agent::WsLimits,
     pub call_timeout: Duration,
     pub drain_timeout: Duration,
     pub allow_unauthenticated: bool,
@@ -508,6 +511,7 @@ impl Default for Options {
             body_timeout: Duration::from_secs(10),
             connections: ConnectionLimits::default(),
             facade_threads: 0,
+            ws: omnia_gateway::agent::WsLimits::default(),
             embedded_runtime: None,
             call_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
@@ -551,6 +555,7 @@ impl TestGateway {
                 },
                 connections: options.connections,
                 facade_threads: options.facade_threads,
+                ws: options.ws.clone(),
                 call_timeout: options.call_timeout,
                 drain_timeout: options.drain_timeout,
                 allow_unauthenticated: options.allow_unauthenticated,

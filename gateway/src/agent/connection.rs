@@ -1,0 +1,344 @@
+//! One WebSocket, from the `101` to the close: `connected`, then client frames in and handler
+//! frames out, the rate and in-flight limits, pings, and the close handshake.
+//!
+//! Two tasks per connection: the reader (reader.rs) and this one, which owns the write half and
+//! is the only writer, so frames go out whole and in the order they were queued.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketWrite};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::WsLimits;
+use super::handler::{Handler, Sink, Turn};
+use super::hub::Seat;
+use super::protocol::inbound::{self, ClientFrame};
+use super::protocol::{ErrorCode, outbound};
+use super::reader::{self, Inbound, close};
+use crate::connection::Phase;
+
+/// A write that takes longer than this means the client stopped reading; the connection ends.
+/// Omnia's facade uses the same write deadline.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a close frame the gateway sent waits for the client's.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Frames a handler may queue ahead of the socket before it waits.
+const FRAME_QUEUE: usize = 64;
+
+/// What the connection needs to know about the session it serves.
+pub struct Session {
+    pub id: Arc<str>,
+    pub handler: Arc<dyn Handler>,
+    pub limits: Arc<WsLimits>,
+}
+
+/// Runs the connection over `io` (the upgraded socket) until it closes.
+pub async fn serve<S>(io: S, session: Session, seat: Seat)
+where
+    S: tokio::io::AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (read, write) = tokio::io::split(io);
+    // The read half of this pair is unused: the reader task reads through its own.
+    let (_, write) = fastwebsockets::after_handshake_split(tokio::io::empty(), write, Role::Server);
+    let (events_tx, events) = mpsc::channel(8);
+    let reader = tokio::spawn(reader::run(
+        read,
+        session.limits.max_message_bytes,
+        events_tx,
+    ));
+    let mut connection = Connection {
+        write,
+        events,
+        limits: session.limits.clone(),
+        bucket: TokenBucket::new(
+            session.limits.messages_per_second,
+            session.limits.message_burst,
+        ),
+    };
+    let ended = connection.run(&session, &seat).await;
+    if let Ended::WeClosed = ended {
+        connection.await_close().await;
+    }
+    reader.abort();
+}
+
+/// How the loop ended.
+enum Ended {
+    /// The gateway sent a close frame; the client's answer may still come.
+    WeClosed,
+    /// The client closed, or is gone.
+    TheyClosed,
+}
+
+struct Connection<W> {
+    write: WebSocketWrite<W>,
+    events: mpsc::Receiver<Inbound>,
+    limits: Arc<WsLimits>,
+    bucket: TokenBucket,
+}
+
+impl<W: AsyncWrite + Unpin> Connection<W> {
+    async fn run(&mut self, session: &Session, seat: &Seat) -> Ended {
+        let connected = outbound::connected(&session.id, false, self.limits.max_message_bytes);
+        if self.text(&connected).await.is_err() {
+            return Ended::TheyClosed;
+        }
+        let (frames_tx, mut frames) = mpsc::channel::<Bytes>(FRAME_QUEUE);
+        let sink = Sink::new(frames_tx, session.id.clone());
+        let mut turns = FuturesUnordered::new();
+        let mut phases = seat.phases();
+        let mut draining = false;
+        let mut last_heard = Instant::now();
+        let mut ping = tokio::time::interval_at(
+            Instant::now() + self.limits.ping_interval,
+            self.limits.ping_interval,
+        );
+        loop {
+            tokio::select! {
+                // Handler frames first: a turn's frames go out before the turn counts as over.
+                biased;
+                Some(frame) = frames.recv() => {
+                    if self.text(&frame).await.is_err() {
+                        return Ended::TheyClosed;
+                    }
+                }
+                Some(()) = turns.next(), if !turns.is_empty() => {
+                    // A turn ends after queueing its last frame; write what it left first.
+                    while let Ok(frame) = frames.try_recv() {
+                        if self.text(&frame).await.is_err() {
+                            return Ended::TheyClosed;
+                        }
+                    }
+                    if draining && turns.is_empty() {
+                        return self.close(close::GOING_AWAY, "server shutdown").await;
+                    }
+                }
+                event = self.events.recv() => {
+                    let Some(event) = event else { return Ended::TheyClosed };
+                    match event {
+                        Inbound::Text(text) => {
+                            if let Some(turn) = self.on_text(&text, &sink, session, draining, turns.len()).await {
+                                turns.push(turn);
+                            }
+                        }
+                        Inbound::Binary(_) => {
+                            self.refuse(&sink, ErrorCode::InvalidMessage, "binary frames are not supported on this connection").await;
+                        }
+                        Inbound::Ping(payload) => {
+                            if self.frame(Frame::pong(Payload::Borrowed(&payload))).await.is_err() {
+                                return Ended::TheyClosed;
+                            }
+                        }
+                        // Only a pong shows the peer answers pings, as in Omnia: a client that
+                        // sends but never reads is still found out.
+                        Inbound::Pong => last_heard = Instant::now(),
+                        Inbound::Close(code) => {
+                            // Echo the client's code (RFC 6455 5.5.1), then the socket closes.
+                            let _ = self.close(code.unwrap_or(close::NORMAL), "").await;
+                            return Ended::TheyClosed;
+                        }
+                        Inbound::Violation { code, reason } => {
+                            let _ = self.close(code, reason).await;
+                            // The reader keeps reading (and dropping) for a moment so the close
+                            // frame is not lost to a reset; nothing more is expected from it.
+                            tokio::time::sleep(reader::LINGER).await;
+                            return Ended::TheyClosed;
+                        }
+                        Inbound::Gone => return Ended::TheyClosed,
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= self.limits.pong_timeout {
+                        tracing::debug!(session = %session.id, "no pong in time; closing");
+                        return self.close(close::GOING_AWAY, "ping timeout").await;
+                    }
+                    if self.frame(Frame::new(true, OpCode::Ping, None, Payload::Borrowed(&[]))).await.is_err() {
+                        return Ended::TheyClosed;
+                    }
+                }
+                changed = phases.changed() => {
+                    let phase = if changed.is_ok() { *phases.borrow_and_update() } else { Phase::Closed };
+                    match phase {
+                        Phase::Serving => {}
+                        Phase::Draining if !turns.is_empty() => draining = true,
+                        Phase::Draining | Phase::Closed => {
+                            return self.close(close::GOING_AWAY, "server shutdown").await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles a text message; a new turn when it starts one.
+    async fn on_text(
+        &mut self,
+        text: &[u8],
+        sink: &Sink,
+        session: &Session,
+        draining: bool,
+        in_flight: usize,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        if !self.bucket.take() {
+            self.refuse(sink, ErrorCode::RateLimited, "rate limit exceeded")
+                .await;
+            return None;
+        }
+        // The reader passes only valid UTF-8 as text.
+        let text = std::str::from_utf8(text).ok()?;
+        let frame = match inbound::parse(text) {
+            Ok(frame) => frame,
+            Err(bad) => {
+                self.refuse(sink, ErrorCode::InvalidMessage, &bad.to_string())
+                    .await;
+                return None;
+            }
+        };
+        match frame {
+            ClientFrame::Message(message) => {
+                if message.is_empty() {
+                    self.refuse(
+                        sink,
+                        ErrorCode::InvalidMessage,
+                        "a message needs `content` or `parts`",
+                    )
+                    .await;
+                    return None;
+                }
+                if draining {
+                    self.refuse(
+                        sink,
+                        ErrorCode::AgentUnavailable,
+                        "the agent is shutting down; reconnect",
+                    )
+                    .await;
+                    return None;
+                }
+                if in_flight >= self.limits.max_in_flight_turns {
+                    self.refuse(sink, ErrorCode::RateLimited, "too many in-flight requests")
+                        .await;
+                    return None;
+                }
+                Some(
+                    session
+                        .handler
+                        .turn(Turn::from_message(&message), sink.clone()),
+                )
+            }
+            ClientFrame::ToolResult(_)
+            | ClientFrame::ToolCallAck { .. }
+            | ClientFrame::ToolCallNack { .. } => {
+                self.refuse(sink, ErrorCode::InvalidMessage, "no pending tool call")
+                    .await;
+                None
+            }
+            ClientFrame::UploadRequest(_) => {
+                self.refuse(
+                    sink,
+                    ErrorCode::MediaNotEnabled,
+                    "media storage is not enabled",
+                )
+                .await;
+                None
+            }
+            // The user ended the conversation on purpose: nothing to answer; the client closes.
+            ClientFrame::Hangup => None,
+        }
+    }
+
+    /// An `error` frame for something the client sent; the connection stays open.
+    async fn refuse(&mut self, sink: &Sink, code: ErrorCode, message: &str) {
+        let frame = outbound::error(sink.session_id(), code, message, None);
+        let _ = self.text(&frame).await;
+    }
+
+    async fn text(&mut self, frame: &Bytes) -> Result<(), ()> {
+        self.frame(Frame::text(Payload::Borrowed(frame))).await
+    }
+
+    async fn frame(&mut self, frame: Frame<'_>) -> Result<(), ()> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.write.write_frame(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) -> Ended {
+        let _ = self.frame(Frame::close(code, reason.as_bytes())).await;
+        Ended::WeClosed
+    }
+
+    /// After the gateway's close frame: waits briefly for the client's close (or its going away).
+    async fn await_close(&mut self) {
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(event) = self.events.recv().await {
+                if matches!(
+                    event,
+                    Inbound::Close(_) | Inbound::Gone | Inbound::Violation { .. }
+                ) {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Messages per second with a burst: a token per message, refilled continuously.
+#[derive(Debug)]
+struct TokenBucket {
+    per_second: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    fn new(per_second: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self {
+            per_second: f64::from(per_second),
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes a token if there is one.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenBucket;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_bucket_allows_the_burst_then_the_rate() {
+        let mut bucket = TokenBucket::new(50, 100);
+        assert_eq!((0..150).filter(|_| bucket.take()).count(), 100);
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!((0..10).filter(|_| bucket.take()).count(), 5);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!((0..150).filter(|_| bucket.take()).count(), 100);
+    }
+}

@@ -1,0 +1,23 @@
+//! `handler: echo`: one `done` saying the turn's text back, as Omnia's echo handler.
+
+use futures_util::future::BoxFuture;
+
+use super::{Handler, Sink, Turn};
+
+/// Answers every turn with `done` `"Echo: " + text`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Echo;
+
+impl Handler for Echo {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            // Omnia echoes `content` only; the turn's text also reads a text part, so a
+            // parts-only message is echoed too.
+            let _ = sink.done(Some(&format!("Echo: {}", turn.text)), None).await;
+        })
+    }
+}

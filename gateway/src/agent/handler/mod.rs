@@ -1,0 +1,109 @@
+//! What answers a turn: `spec.facade.handler` of an agent-mode AgentRuntime.
+//!
+//! A handler gets the turn's input and a [`Sink`] for the frames it answers with, and returns
+//! once the turn is over (after its `done` or `error`). The connection writes the frames, in
+//! order, and counts the turn as in flight until the handler returns.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use super::protocol::outbound::{self, ToolCall, Usage};
+use super::protocol::{ErrorCode, inbound};
+
+pub mod echo;
+
+/// A handler of turns.
+pub trait Handler: Send + Sync + 'static {
+    /// The `handler` label of `omnia_agent_request_duration_seconds`: `echo`, `demo`, `runtime`.
+    fn name(&self) -> &'static str;
+
+    /// Runs one turn; the future ends when the turn has.
+    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, ()>;
+}
+
+/// One user turn, owned, as the handler gets it.
+#[derive(Debug, Clone, Default)]
+pub struct Turn {
+    /// The turn's text as Omnia reads it: the first non-empty text part, else `content`.
+    pub text: String,
+    /// `metadata` as the client sent it.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Turn {
+    /// The owned input of a `message` frame.
+    pub fn from_message(message: &inbound::Message<'_>) -> Self {
+        Self {
+            text: message.text().to_owned(),
+            metadata: message
+                .metadata
+                .iter()
+                .flatten()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        }
+    }
+}
+
+/// The connection went away; the handler should stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the WebSocket connection is gone")]
+pub struct Gone;
+
+/// Where a handler's frames go: to the connection, which writes them in order. Every frame is
+/// stamped with the connection's session id.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    frames: mpsc::Sender<Bytes>,
+    session_id: Arc<str>,
+}
+
+impl Sink {
+    /// A sink into `frames` for the session `session_id`.
+    pub fn new(frames: mpsc::Sender<Bytes>, session_id: Arc<str>) -> Self {
+        Self { frames, session_id }
+    }
+
+    /// The session this sink belongs to.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Queues one encoded frame, waiting while the connection's queue is full (a slow client
+    /// slows the handler down rather than growing the queue).
+    pub async fn send(&self, frame: Bytes) -> Result<(), Gone> {
+        self.frames.send(frame).await.map_err(|_| Gone)
+    }
+
+    pub async fn chunk(&self, content: &str) -> Result<(), Gone> {
+        self.send(outbound::chunk(&self.session_id, content)).await
+    }
+
+    pub async fn done(&self, content: Option<&str>, usage: Option<Usage>) -> Result<(), Gone> {
+        self.send(outbound::done(&self.session_id, content, usage))
+            .await
+    }
+
+    pub async fn tool_call(&self, call: ToolCall<'_>) -> Result<(), Gone> {
+        self.send(outbound::tool_call(&self.session_id, call)).await
+    }
+
+    pub async fn tool_result(
+        &self,
+        id: &str,
+        result: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), Gone> {
+        self.send(outbound::tool_result(&self.session_id, id, result, error))
+            .await
+    }
+
+    pub async fn error(&self, code: ErrorCode, message: &str) -> Result<(), Gone> {
+        self.send(outbound::error(&self.session_id, code, message, None))
+            .await
+    }
+}
