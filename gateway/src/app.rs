@@ -19,7 +19,7 @@ use crate::agent::{AgentService, AgentSpec, WsLimits};
 use crate::auth_config;
 use crate::function::FunctionSpec;
 use crate::management;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Served};
 use crate::runtime_client::{Readiness, RuntimeClient, spawn_health_probe};
 use crate::server::{self, ConnectionLimits, ServeOptions};
 use crate::stack::{self, Limits, LoadShedLayer};
@@ -149,9 +149,23 @@ impl Gateway {
         if functions.is_empty() && agents.is_empty() {
             return Err(StartError::NothingToServe);
         }
+        let metrics = Arc::new(Metrics::serving(
+            functions
+                .iter()
+                .map(|f| Served {
+                    name: &f.name,
+                    namespace: &f.namespace,
+                    handler: None,
+                })
+                .chain(agents.iter().map(|a| Served {
+                    name: &a.name,
+                    namespace: &a.namespace,
+                    handler: Some(a.handler.name()),
+                })),
+        ));
         let hub = Arc::new(Hub::new(options.ws.max_connections));
         let agents = (!agents.is_empty())
-            .then(|| AgentService::new(agents, hub.clone(), options.ws.clone()));
+            .then(|| AgentService::new(agents, hub.clone(), options.ws.clone(), &metrics));
         let internal_functions = match options.internal_listen {
             Some(_) => internal_functions(config, &options, &functions).await?,
             None => Vec::new(),
@@ -177,11 +191,6 @@ impl Gateway {
             }),
             _ => None,
         };
-        let metrics = Arc::new(Metrics::new(
-            functions
-                .iter()
-                .map(|f| (f.name.as_str(), f.namespace.as_str())),
-        ));
         Ok(Self {
             facade,
             more_facades,

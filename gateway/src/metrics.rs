@@ -50,9 +50,10 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// a function call is an LLM call, so sub-100 ms resolution would only describe fast refusals.
 const BUCKETS: [f64; 9] = [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0];
 
-/// The `handler` label of the duration histogram. Omnia names the facade handler that served
-/// the request (`runtime`, `demo`, `echo`); every function call is served by the runtime.
-const HANDLER: &str = "runtime";
+/// The `handler` label of a function's duration histogram. Omnia names the facade handler that
+/// served the request (`runtime`, `demo`, `echo`); every function call is served by the runtime.
+/// A WebSocket agent's label is its own handler's name.
+const FUNCTION_HANDLER: &str = "runtime";
 
 /// Status classes (1xx..5xx): the extra `status_class` label, and the unrouted counter's label.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -102,22 +103,37 @@ impl EncodeMetric for Durations {
 struct AgentMetrics {
     name: String,
     namespace: String,
+    /// `runtime` for a function; a WebSocket agent's handler (`echo`, `demo`, `runtime`).
+    handler: &'static str,
+    /// Served over WebSocket: sessions, messages and turns are counted too.
+    websocket: bool,
     connections_active: Gauge,
     connections_total: Counter,
     inflight: Gauge,
     by_class: [Counter; 5],
+    /// WebSocket turns by outcome: success, error (no HTTP status to class them by).
+    turns: [Counter; 2],
+    sessions_active: Gauge,
+    messages_received: Counter,
+    messages_sent: Counter,
     durations: Durations,
 }
 
 impl AgentMetrics {
-    fn new(name: &str, namespace: &str) -> Self {
+    fn new(agent: &Served<'_>) -> Self {
         Self {
-            name: name.to_owned(),
-            namespace: namespace.to_owned(),
+            name: agent.name.to_owned(),
+            namespace: agent.namespace.to_owned(),
+            handler: agent.handler.unwrap_or(FUNCTION_HANDLER),
+            websocket: agent.handler.is_some(),
             connections_active: Gauge::default(),
             connections_total: Counter::default(),
             inflight: Gauge::default(),
             by_class: Default::default(),
+            turns: Default::default(),
+            sessions_active: Gauge::default(),
+            messages_received: Counter::default(),
+            messages_sent: Counter::default(),
             durations: Durations::default(),
         }
     }
@@ -147,7 +163,6 @@ struct Series {
 impl Collector for Series {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         type Pick = fn(&AgentMetrics) -> &dyn EncodeMetric;
-        // `omnia_agent_sessions_active` is left out until sessions exist (agent mode).
         let per_agent: [(&str, &str, MetricType, Pick); 3] = [
             (
                 "omnia_agent_connections_active",
@@ -175,9 +190,44 @@ impl Collector for Series {
             }
         }
 
+        // Only agents served over WebSocket have sessions and messages.
+        let websocket: [(&str, &str, MetricType, Pick); 3] = [
+            (
+                "omnia_agent_sessions_active",
+                "Open WebSocket sessions that have sent a message.",
+                MetricType::Gauge,
+                |m| &m.sessions_active,
+            ),
+            (
+                "omnia_agent_messages_received",
+                "WebSocket messages received from clients.",
+                MetricType::Counter,
+                |m| &m.messages_received,
+            ),
+            (
+                "omnia_agent_messages_sent",
+                "WebSocket messages sent to clients.",
+                MetricType::Counter,
+                |m| &m.messages_sent,
+            ),
+        ];
+        // With no WebSocket agent, no family at all, rather than empty ones.
+        let websocket = if self.agents.iter().any(|m| m.websocket) {
+            &websocket[..]
+        } else {
+            &[]
+        };
+        for &(name, help, kind, pick) in websocket {
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for m in self.agents.iter().filter(|m| m.websocket) {
+                pick(m).encode(family.encode_family(&m.labels())?)?;
+            }
+        }
+
         let mut family = encoder.encode_descriptor(
             "omnia_agent_requests",
-            "Requests served: status is success or error; status_class is the HTTP status class.",
+            "Requests served: status is success or error; status_class is the HTTP status class \
+             (function calls; a WebSocket turn has none).",
             None,
             MetricType::Counter,
         )?;
@@ -191,6 +241,12 @@ impl Collector for Series {
                     counter.encode(family.encode_family(&labels)?)?;
                 }
             }
+            for (status, counter) in ["success", "error"].iter().zip(&m.turns) {
+                if counter.get() > 0 {
+                    let labels = [agent, namespace, ("status", *status)];
+                    counter.encode(family.encode_family(&labels)?)?;
+                }
+            }
         }
 
         let mut family = encoder.encode_descriptor(
@@ -201,7 +257,7 @@ impl Collector for Series {
         )?;
         for m in &self.agents {
             let [agent, namespace] = m.labels();
-            let labels = [agent, ("handler", HANDLER), namespace];
+            let labels = [agent, ("handler", m.handler), namespace];
             m.durations.encode(family.encode_family(&labels)?)?;
         }
 
@@ -238,16 +294,24 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Metrics for these `(agent, namespace)` pairs; a repeated agent name is counted once.
+    /// Metrics for functions given as `(agent, namespace)` pairs; a repeated agent name is
+    /// counted once.
     pub fn new<'a>(agents: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut pairs: Vec<(&str, &str)> = agents.into_iter().collect();
-        pairs.sort_unstable_by_key(|&(name, _)| name);
-        pairs.dedup_by_key(|&mut (name, _)| name);
+        Self::serving(agents.into_iter().map(|(name, namespace)| Served {
+            name,
+            namespace,
+            handler: None,
+        }))
+    }
+
+    /// Metrics for functions and WebSocket agents; a repeated agent name is counted once.
+    pub fn serving<'a>(agents: impl IntoIterator<Item = Served<'a>>) -> Self {
+        let mut served: Vec<Served<'_>> = agents.into_iter().collect();
+        served.sort_unstable_by_key(|agent| agent.name);
+        served.dedup_by_key(|agent| agent.name);
+        let pairs: Vec<(&str, &str)> = served.iter().map(|a| (a.name, a.namespace)).collect();
         let series = Arc::new(Series {
-            agents: pairs
-                .iter()
-                .map(|&(name, ns)| AgentMetrics::new(name, ns))
-                .collect(),
+            agents: served.iter().map(AgentMetrics::new).collect(),
             unrouted: Default::default(),
             connections_refused: Counter::default(),
         });
@@ -308,6 +372,111 @@ impl Metrics {
             tracing::error!("encoding the metrics failed");
         }
         out
+    }
+}
+
+/// One agent the gateway serves, as its metrics are labelled.
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    /// A WebSocket agent's handler (`echo`, `demo`, `runtime`); `None` for a function.
+    pub handler: Option<&'static str>,
+}
+
+impl Metrics {
+    /// The meter of the WebSocket agent `name`, if it is served.
+    pub fn websocket(self: &Arc<Self>, name: &str) -> Option<WsMeter> {
+        let index = *self.by_name.get(name)?;
+        self.series.agents[index].websocket.then(|| WsMeter {
+            metrics: self.clone(),
+            index,
+        })
+    }
+}
+
+/// Counts one WebSocket agent's connections, sessions, messages and turns.
+#[derive(Debug, Clone)]
+pub struct WsMeter {
+    metrics: Arc<Metrics>,
+    index: usize,
+}
+
+impl WsMeter {
+    fn agent(&self) -> &AgentMetrics {
+        &self.metrics.series.agents[self.index]
+    }
+
+    /// A WebSocket opened; it counts as active until the guard drops.
+    pub fn connection(&self) -> Gauged {
+        let agent = self.agent();
+        agent.connections_total.inc();
+        agent.connections_active.inc();
+        Gauged {
+            meter: self.clone(),
+            pick: |m| &m.connections_active,
+        }
+    }
+
+    /// The session sent its first message; it counts as active until the guard drops.
+    pub fn session(&self) -> Gauged {
+        self.agent().sessions_active.inc();
+        Gauged {
+            meter: self.clone(),
+            pick: |m| &m.sessions_active,
+        }
+    }
+
+    pub fn received(&self) {
+        self.agent().messages_received.inc();
+    }
+
+    pub fn sent(&self) {
+        self.agent().messages_sent.inc();
+    }
+
+    /// A turn started; it is in flight until [`Turn::finish`] or the guard drops.
+    pub fn turn(&self) -> Turn {
+        self.agent().inflight.inc();
+        Turn {
+            meter: self.clone(),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+/// A gauge held up while this lives.
+#[derive(Debug)]
+pub struct Gauged {
+    meter: WsMeter,
+    pick: fn(&AgentMetrics) -> &Gauge,
+}
+
+impl Drop for Gauged {
+    fn drop(&mut self) {
+        (self.pick)(self.meter.agent()).dec();
+    }
+}
+
+/// A WebSocket turn in flight; see [`WsMeter::turn`].
+#[derive(Debug)]
+pub struct Turn {
+    meter: WsMeter,
+    started: std::time::Instant,
+}
+
+impl Turn {
+    /// The turn ended, well (`done`) or not (`error`, or the connection went away).
+    pub fn finish(self, success: bool) {
+        let agent = self.meter.agent();
+        agent.turns[usize::from(!success)].inc();
+        agent.durations.observe(self.started.elapsed());
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.meter.agent().inflight.dec();
     }
 }
 

@@ -17,7 +17,7 @@ use omnia_middleware::method::AllowMethods;
 use omnia_middleware::{BoxError, ResponseBody, ValidateRequestHeaderLayer, request_id};
 use tower::{Layer, Service, ServiceBuilder};
 
-use crate::agent::AgentService;
+use crate::agent::{AgentService, is_agent_path};
 use crate::function::{self, FunctionSpec};
 use crate::metrics::{Connection, Metrics};
 use crate::router::{FunctionRouter, PathRouter, function_name};
@@ -142,6 +142,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        // A WebSocket's upgrade is not a request of its agent's: its turns are (agent/).
+        if is_agent_path(request.uri().path()) {
+            return Box::pin(self.inner.call(request));
+        }
         let in_flight = self.metrics.start(
             function_name(request.uri().path()),
             request.extensions().get::<Connection>(),

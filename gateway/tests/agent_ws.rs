@@ -499,3 +499,82 @@ async fn shutdown_closes_every_websocket_with_1001_and_refuses_new_ones() {
         "the facade still accepts connections"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------
+
+async fn scrape(gateway: &TestGateway) -> String {
+    String::from_utf8(get(gateway.health, "/metrics").await.body.to_vec()).unwrap()
+}
+
+/// The value of the series `name{labels}` in `text`.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn connections_sessions_messages_and_turns_are_counted_with_omnias_names() {
+    let (_runtime, gateway) = gateway().await;
+    let labels = r#"{agent="echo-agent",namespace="default"}"#;
+    let mut client = Client::connect(gateway.facade, "/ws", &[]).await;
+    client.json().await;
+    let idle = scrape(&gateway).await;
+    assert_eq!(
+        value(&idle, &format!("omnia_agent_connections_active{labels}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&idle, &format!("omnia_agent_sessions_active{labels}")),
+        Some(0.0)
+    );
+
+    client.ask(r#"{"type":"message","content":"one"}"#).await;
+    client.ask(r#"{"type":"message","content":"two"}"#).await;
+    client.ask("not json").await;
+
+    let text = scrape(&gateway).await;
+    for (series, expected) in [
+        (format!("omnia_agent_connections_total{labels}"), 1.0),
+        (format!("omnia_agent_sessions_active{labels}"), 1.0),
+        (format!("omnia_agent_messages_received_total{labels}"), 3.0),
+        // connected, two done, one error
+        (format!("omnia_agent_messages_sent_total{labels}"), 4.0),
+        (format!("omnia_agent_requests_inflight{labels}"), 0.0),
+        (
+            r#"omnia_agent_requests_total{agent="echo-agent",namespace="default",status="success"}"#.to_owned(),
+            2.0,
+        ),
+        (
+            r#"omnia_agent_request_duration_seconds_count{agent="echo-agent",handler="echo",namespace="default"}"#.to_owned(),
+            2.0,
+        ),
+    ] {
+        assert_eq!(value(&text, &series), Some(expected), "{series} in\n{text}");
+    }
+    // The upgrade itself is not an unrouted HTTP request.
+    assert!(
+        !text.contains("omnia_gateway_unrouted_requests_total{"),
+        "{text}"
+    );
+
+    client.send_frame(Frame::close(1000, b"")).await;
+    client.closed().await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let text = scrape(&gateway).await;
+        if value(&text, &format!("omnia_agent_connections_active{labels}")) == Some(0.0) {
+            assert_eq!(
+                value(&text, &format!("omnia_agent_sessions_active{labels}")),
+                Some(0.0)
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -93,7 +93,7 @@ async fn metrics_after_a_success_a_4xx_and_a_5xx_are_omnias_series() {
 
     let text = scrape_until(gateway.health, |text| connections_active(text) == "0").await;
 
-    // No sessions exist yet, so no series pretends to count them.
+    // No WebSocket agent is served, so no series pretends to count sessions.
     assert!(!text.contains("omnia_agent_sessions_active"), "{text}");
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
     assert_eq!(

@@ -16,12 +16,15 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::WsLimits;
-use super::handler::{Handler, Sink, Turn};
+use futures_util::future::BoxFuture;
+
+use super::handler::{Handler, Outcome, Sink, Turn};
 use super::hub::Seat;
 use super::protocol::inbound::{self, ClientFrame};
 use super::protocol::{ErrorCode, outbound};
 use super::reader::{self, Inbound, close};
 use crate::connection::Phase;
+use crate::metrics::{Gauged, WsMeter};
 
 /// A write that takes longer than this means the client stopped reading; the connection ends.
 /// Omnia's facade uses the same write deadline.
@@ -38,6 +41,8 @@ pub struct Session {
     pub id: Arc<str>,
     pub handler: Arc<dyn Handler>,
     pub limits: Arc<WsLimits>,
+    /// The agent's metrics.
+    pub meter: Option<WsMeter>,
 }
 
 /// Runs the connection over `io` (the upgraded socket) until it closes.
@@ -54,9 +59,12 @@ where
         session.limits.max_message_bytes,
         events_tx,
     ));
+    let _open = session.meter.as_ref().map(WsMeter::connection);
     let mut connection = Connection {
         write,
         events,
+        meter: session.meter.clone(),
+        active: None,
         limits: session.limits.clone(),
         bucket: TokenBucket::new(
             session.limits.messages_per_second,
@@ -81,6 +89,9 @@ enum Ended {
 struct Connection<W> {
     write: WebSocketWrite<W>,
     events: mpsc::Receiver<Inbound>,
+    meter: Option<WsMeter>,
+    /// Held from the session's first turn on: `omnia_agent_sessions_active`.
+    active: Option<Gauged>,
     limits: Arc<WsLimits>,
     bucket: TokenBucket,
 }
@@ -123,6 +134,9 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                 }
                 event = self.events.recv() => {
                     let Some(event) = event else { return Ended::TheyClosed };
+                    if let (Some(meter), Inbound::Text(_) | Inbound::Binary(_)) = (&self.meter, &event) {
+                        meter.received();
+                    }
                     match event {
                         Inbound::Text(text) => {
                             if let Some(turn) = self.on_text(&text, &sink, session, draining, turns.len()).await {
@@ -186,7 +200,7 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
         session: &Session,
         draining: bool,
         in_flight: usize,
-    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+    ) -> Option<BoxFuture<'static, ()>> {
         if !self.bucket.take() {
             self.refuse(sink, ErrorCode::RateLimited, "rate limit exceeded")
                 .await;
@@ -227,11 +241,21 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                         .await;
                     return None;
                 }
-                Some(
-                    session
-                        .handler
-                        .turn(Turn::from_message(&message), sink.clone()),
-                )
+                let turn = session
+                    .handler
+                    .turn(Turn::from_message(&message), sink.clone());
+                let Some(meter) = &self.meter else {
+                    return Some(Box::pin(async move {
+                        turn.await;
+                    }));
+                };
+                if self.active.is_none() {
+                    self.active = Some(meter.session());
+                }
+                let measured = meter.turn();
+                Some(Box::pin(async move {
+                    measured.finish(turn.await == Outcome::Done);
+                }))
             }
             ClientFrame::ToolResult(_)
             | ClientFrame::ToolCallAck { .. }
@@ -261,7 +285,11 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
     }
 
     async fn text(&mut self, frame: &Bytes) -> Result<(), ()> {
-        self.frame(Frame::text(Payload::Borrowed(frame))).await
+        self.frame(Frame::text(Payload::Borrowed(frame))).await?;
+        if let Some(meter) = &self.meter {
+            meter.sent();
+        }
+        Ok(())
     }
 
     async fn frame(&mut self, frame: Frame<'_>) -> Result<(), ()> {

@@ -32,6 +32,8 @@ use hub::{Hub, Refusal};
 use origin::OriginPolicy;
 use query::Query;
 
+use crate::metrics::{Metrics, WsMeter};
+
 /// The paths the agent surface answers: Omnia mounts the same handler on both.
 pub fn is_agent_path(path: &str) -> bool {
     path == "/ws" || path.starts_with("/api/agents/")
@@ -88,6 +90,12 @@ pub struct AgentSpec {
     pub handler: Arc<dyn Handler>,
 }
 
+/// An agent with its meter.
+struct Served {
+    spec: AgentSpec,
+    meter: Option<WsMeter>,
+}
+
 /// The upgrade service, mounted by the path router.
 #[derive(Clone)]
 pub struct AgentService {
@@ -95,17 +103,28 @@ pub struct AgentService {
 }
 
 struct Surface {
-    agents: Vec<AgentSpec>,
+    agents: Vec<Served>,
     hub: Arc<Hub>,
     limits: Arc<WsLimits>,
 }
 
 impl AgentService {
-    /// A surface for `agents`, whose connections `hub` counts.
-    pub fn new(agents: Vec<AgentSpec>, hub: Arc<Hub>, limits: WsLimits) -> Self {
+    /// A surface for `agents`, whose connections `hub` counts and `metrics` measures.
+    pub fn new(
+        agents: Vec<AgentSpec>,
+        hub: Arc<Hub>,
+        limits: WsLimits,
+        metrics: &Arc<Metrics>,
+    ) -> Self {
         Self {
             surface: Arc::new(Surface {
-                agents,
+                agents: agents
+                    .into_iter()
+                    .map(|spec| Served {
+                        meter: metrics.websocket(&spec.name),
+                        spec,
+                    })
+                    .collect(),
                 hub,
                 limits: Arc::new(limits),
             }),
@@ -149,7 +168,8 @@ impl Surface {
                 retry_after_secs: 1,
             })?;
         let query = Query::parse(request.uri().query());
-        let agent = self.agent(&query)?;
+        let served = self.agent(&query)?;
+        let agent = &served.spec;
 
         let (mut parts, body) = request.into_parts();
         let selected = subprotocol::lift_bearer(&mut parts.headers);
@@ -184,6 +204,7 @@ impl Surface {
             id: Arc::from(uuid::Uuid::new_v4().to_string()),
             handler: agent.handler.clone(),
             limits: self.limits.clone(),
+            meter: served.meter.clone(),
         };
         tokio::spawn(async move {
             match upgraded.await {
@@ -200,14 +221,14 @@ impl Surface {
     }
 
     /// The agent the query names; without a name, the only agent served.
-    fn agent(&self, query: &Query) -> Result<&AgentSpec, GatewayError> {
+    fn agent(&self, query: &Query) -> Result<&Served, GatewayError> {
         let found = match &query.agent {
             Some(name) => self.agents.iter().find(|agent| {
-                agent.name == *name
+                agent.spec.name == *name
                     && query
                         .namespace
                         .as_ref()
-                        .is_none_or(|namespace| agent.namespace == *namespace)
+                        .is_none_or(|namespace| agent.spec.namespace == *namespace)
             }),
             None if self.agents.len() == 1 => self.agents.first(),
             None => {

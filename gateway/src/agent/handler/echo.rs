@@ -2,7 +2,7 @@
 
 use futures_util::future::BoxFuture;
 
-use super::{Handler, Sink, Turn};
+use super::{Handler, Outcome, Sink, Turn};
 
 /// Answers every turn with `done` `"Echo: " + text`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -13,11 +13,13 @@ impl Handler for Echo {
         "echo"
     }
 
-    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, ()> {
+    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome> {
         Box::pin(async move {
             // Omnia echoes `content` only; the turn's text also reads a text part, so a
             // parts-only message is echoed too.
-            let _ = sink.done(Some(&format!("Echo: {}", turn.text)), None).await;
+            sink.done(Some(&format!("Echo: {}", turn.text)), None)
+                .await
+                .into()
         })
     }
 }

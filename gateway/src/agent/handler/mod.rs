@@ -22,7 +22,26 @@ pub trait Handler: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Runs one turn; the future ends when the turn has.
-    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, ()>;
+    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome>;
+}
+
+/// How a turn ended, for `omnia_agent_requests_total{status}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// With `done`.
+    Done,
+    /// With `error`, or the connection went away first.
+    Failed,
+}
+
+impl From<Result<(), Gone>> for Outcome {
+    fn from(sent: Result<(), Gone>) -> Self {
+        if sent.is_ok() {
+            Self::Done
+        } else {
+            Self::Failed
+        }
+    }
 }
 
 /// One user turn, owned, as the handler gets it.
