@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::agent::handler::Handler;
+use crate::agent::handler::demo::Demo;
 use crate::agent::handler::echo::Echo;
 use crate::agent::hub::Hub;
 use crate::agent::{AgentService, AgentSpec, WsLimits};
@@ -48,6 +49,8 @@ pub struct GatewayOptions {
     pub facade_threads: usize,
     /// WebSocket limits and allowed origins, for agent-mode agents.
     pub ws: WsLimits,
+    /// `handler: demo`'s delays, as a multiple of Omnia's (0: none).
+    pub demo_pace: f64,
     /// Per-call deadline for `Invoke` (60 s by default).
     pub call_timeout: Duration,
     /// How long in-flight calls may take to finish after SIGTERM.
@@ -356,7 +359,8 @@ async fn agent_specs(
     {
         let handler: Arc<dyn Handler> = match agent.facade.handler {
             ApiHandler::Echo => Arc::new(Echo),
-            ApiHandler::Demo | ApiHandler::Runtime => {
+            ApiHandler::Demo => Arc::new(Demo::new(options.demo_pace)),
+            ApiHandler::Runtime => {
                 tracing::warn!(
                     agent = %agent.name,
                     handler = ?agent.facade.handler,

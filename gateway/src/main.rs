@@ -165,6 +165,9 @@ struct Common {
     /// empty allows the same origin only. Requests without `Origin` (not browsers) are allowed.
     #[arg(long, env = "OMNIA_ALLOWED_ORIGINS", default_value = "")]
     allowed_origins: String,
+    /// `handler: demo`'s delays as a multiple of Omnia's demo pacing (0 for none).
+    #[arg(long, env = "OMNIA_DEMO_PACE", default_value_t = 1.0)]
+    demo_pace: f64,
     /// Threads serving the facade port, each a current-thread runtime with its own SO_REUSEPORT
     /// listener and runtime connection; 0 or 1 serves it from the process's Tokio runtime.
     #[arg(long, env = "OMNIA_FACADE_THREADS", default_value_t = 0)]
@@ -247,6 +250,7 @@ fn options(
             idle_timeout: Duration::from_secs(common.idle_timeout),
         },
         facade_threads: common.facade_threads,
+        demo_pace: common.demo_pace,
         ws: WsLimits {
             max_connections: common.ws_max_connections,
             max_message_bytes: common.ws_max_message_bytes,

@@ -488,6 +488,8 @@ pub struct Options {
     pub facade_threads: usize,
     /// WebSocket limits and origins.
     pub ws: omnia_gateway::agent::WsLimits,
+    /// `--demo-pace`: 0 (no delays) unless a test wants turns that take time.
+    pub demo_pace: f64,
     pub call_timeout: Duration,
     pub drain_timeout: Duration,
     pub allow_unauthenticated: bool,
@@ -512,6 +514,7 @@ impl Default for Options {
             connections: ConnectionLimits::default(),
             facade_threads: 0,
             ws: omnia_gateway::agent::WsLimits::default(),
+            demo_pace: 0.0,
             embedded_runtime: None,
             call_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
@@ -556,6 +559,7 @@ impl TestGateway {
                 connections: options.connections,
                 facade_threads: options.facade_threads,
                 ws: options.ws.clone(),
+                demo_pace: options.demo_pace,
                 call_timeout: options.call_timeout,
                 drain_timeout: options.drain_timeout,
                 allow_unauthenticated: options.allow_unauthenticated,

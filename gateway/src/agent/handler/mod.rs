@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::protocol::outbound::{self, ToolCall, Usage};
 use super::protocol::{ErrorCode, inbound};
 
+pub mod demo;
 pub mod echo;
 
 /// A handler of turns.
