@@ -231,6 +231,14 @@ impl Gateway {
             .unwrap_or(self.options.health_listen)
     }
 
+    /// The names of the agents served over WebSocket.
+    pub fn agent_names(&self) -> Vec<&str> {
+        self.agents
+            .as_ref()
+            .map(AgentService::names)
+            .unwrap_or_default()
+    }
+
     /// The names of the functions served.
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
         self.functions.iter().map(|f| f.name.as_str())

@@ -21,6 +21,12 @@ const EMBEDDED_EXAMPLES: &[&str] = &[
     include_str!("../../examples/summarizer-omnia/agentruntime.yaml"),
     include_str!("../../examples/summarizer-omnia/promptpack.yaml"),
     include_str!("../../examples/summarizer-omnia/provider.yaml"),
+    include_str!("../../examples/echo-agent/agentruntime.yaml"),
+    include_str!("../../examples/echo-agent/promptpack.yaml"),
+    include_str!("../../examples/echo-agent/provider.yaml"),
+    include_str!("../../examples/demo-agent/agentruntime.yaml"),
+    include_str!("../../examples/demo-agent/promptpack.yaml"),
+    include_str!("../../examples/demo-agent/provider.yaml"),
 ];
 
 /// Loads the manifests under `paths`, or the embedded examples when there are none.
@@ -105,6 +111,15 @@ fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
         println!(
             "    curl -s {url} -H 'content-type: application/json' -d '{}'",
             body.replace('\'', "'\\''")
+        );
+    }
+    for agent in gateway.agent_names() {
+        let url = format!("ws://{facade}/ws?agent={agent}");
+        println!();
+        println!("  {agent} (WebSocket)");
+        println!("    {url}");
+        println!(
+            "    echo '{{\"type\":\"message\",\"content\":\"hello\"}}' | websocat -n '{url}'"
         );
     }
     println!();

@@ -132,6 +132,17 @@ impl AgentService {
     }
 }
 
+impl AgentService {
+    /// The names of the agents served.
+    pub fn names(&self) -> Vec<&str> {
+        self.surface
+            .agents
+            .iter()
+            .map(|agent| agent.spec.name.as_str())
+            .collect()
+    }
+}
+
 impl<B: Send + 'static> Service<Request<B>> for AgentService {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
