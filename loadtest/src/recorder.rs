@@ -47,15 +47,9 @@ impl Default for Recorder {
 
 impl Recorder {
     /// An empty recorder. Called when workers are set up, before any request.
-    #[allow(
-        clippy::expect_used,
-        reason = "constant bounds that hdrhistogram documents as valid; tests construct it"
-    )]
     pub fn new() -> Self {
-        let latency = Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_FIGURES)
-            .expect("histogram bounds are valid constants");
         Self {
-            latency,
+            latency: histogram(),
             statuses: vec![0; STATUS_SLOTS].into_boxed_slice(),
             failures: [0; ErrorKind::ALL.len()],
             lag: Lag::default(),
@@ -93,14 +87,7 @@ impl Recorder {
 
     /// Adds another recorder's measurements to this one.
     pub fn merge(&mut self, other: &Recorder) {
-        // Both histograms have the same bounds, so `add` cannot fail; should it, the values are
-        // copied one bucket at a time (clamped) so nothing is silently lost.
-        if self.latency.add(&other.latency).is_err() {
-            for bucket in other.latency.iter_recorded() {
-                let value = bucket.value_iterated_to().min(HIGHEST_US);
-                let _ = self.latency.record_n(value, bucket.count_at_value());
-            }
-        }
+        merge_histogram(&mut self.latency, &other.latency);
         for (mine, theirs) in self.statuses.iter_mut().zip(other.statuses.iter()) {
             *mine += theirs;
         }
@@ -164,6 +151,29 @@ impl Recorder {
     /// Send-lag statistics (open model only; zero otherwise).
     pub fn lag(&self) -> Lag {
         self.lag
+    }
+}
+
+/// An empty µs histogram with the recorder's bounds: 1 µs to one hour, 3 significant figures.
+/// Every histogram of the crate comes from here, so any two can be merged.
+#[allow(
+    clippy::expect_used,
+    reason = "constant bounds that hdrhistogram documents as valid; tests construct it"
+)]
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_FIGURES)
+        .expect("histogram bounds are valid constants")
+}
+
+/// Adds `other` into `into`. Histograms from [`histogram`] have the same bounds, so `add` cannot
+/// fail; should it, the values are copied one bucket at a time (clamped) so nothing is silently
+/// lost.
+pub fn merge_histogram(into: &mut Histogram<u64>, other: &Histogram<u64>) {
+    if into.add(other).is_err() {
+        for bucket in other.iter_recorded() {
+            let value = bucket.value_iterated_to().min(HIGHEST_US);
+            let _ = into.record_n(value, bucket.count_at_value());
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::recorder::{Recorder, micros};
@@ -93,6 +94,42 @@ pub struct LatencySummary {
     pub max: u64,
 }
 
+impl LatencySummary {
+    /// The summary of a µs histogram (all zero when it is empty).
+    pub fn of(histogram: &Histogram<u64>) -> Self {
+        Self {
+            count: histogram.len(),
+            min: if histogram.is_empty() {
+                0
+            } else {
+                histogram.min()
+            },
+            mean: histogram.mean(),
+            stdev: histogram.stdev(),
+            p50: histogram.value_at_quantile(0.5),
+            p90: histogram.value_at_quantile(0.9),
+            p99: histogram.value_at_quantile(0.99),
+            p99_9: histogram.value_at_quantile(0.999),
+            max: histogram.max(),
+        }
+    }
+}
+
+/// The distribution as 101 points from 0 % to 99.999 %, evenly spaced on log 1/(1-p): the
+/// `percentiles` array that `plot` draws.
+pub fn percentile_points(histogram: &Histogram<u64>) -> Vec<PercentilePoint> {
+    (0..=POINTS_PER_DECADE * DECADES)
+        .map(|k| {
+            let quantile = 1.0 - 10f64.powf(-f64::from(k) / f64::from(POINTS_PER_DECADE));
+            PercentilePoint {
+                // Rounded so the JSON reads 99.999 rather than 99.99900000000001.
+                percentile: (quantile * 100.0 * 1e6).round() / 1e6,
+                latency_us: histogram.value_at_quantile(quantile),
+            }
+        })
+        .collect()
+}
+
 /// One point of the distribution.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct PercentilePoint {
@@ -157,31 +194,8 @@ impl Report {
         } else {
             0.0
         };
-        let latency_us = LatencySummary {
-            count: histogram.len(),
-            min: if histogram.is_empty() {
-                0
-            } else {
-                histogram.min()
-            },
-            mean: histogram.mean(),
-            stdev: histogram.stdev(),
-            p50: histogram.value_at_quantile(0.5),
-            p90: histogram.value_at_quantile(0.9),
-            p99: histogram.value_at_quantile(0.99),
-            p99_9: histogram.value_at_quantile(0.999),
-            max: histogram.max(),
-        };
-        let percentiles = (0..=POINTS_PER_DECADE * DECADES)
-            .map(|k| {
-                let quantile = 1.0 - 10f64.powf(-f64::from(k) / f64::from(POINTS_PER_DECADE));
-                PercentilePoint {
-                    // Rounded so the JSON reads 99.999 rather than 99.99900000000001.
-                    percentile: (quantile * 100.0 * 1e6).round() / 1e6,
-                    latency_us: histogram.value_at_quantile(quantile),
-                }
-            })
-            .collect();
+        let latency_us = LatencySummary::of(histogram);
+        let percentiles = percentile_points(histogram);
         let lag = recorder.lag();
         let unsent = recorder
             .failures()
