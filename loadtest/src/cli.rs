@@ -1,7 +1,8 @@
 //! Command-line interface: the subcommands and the flags they share.
 //!
-//! Load-model flags (`LoadArgs`) and output flags (`OutputArgs`) are separate structs so a future
-//! scenario subcommand (`ws-stream`) can flatten them unchanged next to its own flags.
+//! Load-model flags (`LoadArgs`) and output flags (`OutputArgs`) are separate structs so other
+//! request/reply scenarios can flatten them unchanged next to their own flags; the WebSocket
+//! scenarios share `WsTargetArgs` (and `ws-stream` the output flags).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,8 +28,91 @@ pub struct Cli {
 pub enum Command {
     /// POST a JSON body to `{url}/functions/{name}` and measure the replies.
     Function(Box<FunctionArgs>),
+    /// Chat over Omnia's WebSocket protocol: N sessions sending turns back to back; times to
+    /// first chunk, gaps between chunks, turn durations.
+    WsStream(Box<WsStreamArgs>),
+    /// Hold N WebSocket connections open; with `--pid`, the server's memory per connection.
+    WsIdle(Box<WsIdleArgs>),
     /// Draw the latency-by-percentile curves of saved `--json` results into one SVG.
     Plot(PlotArgs),
+}
+
+/// Where the WebSocket scenarios connect; shared by `ws-stream` and `ws-idle`.
+#[derive(Debug, Args, Clone)]
+pub struct WsTargetArgs {
+    /// Gateway URL, plain `ws://`; the path defaults to `/ws`, `agent=NAME` joins the query.
+    #[arg(long, default_value = "ws://127.0.0.1:8080")]
+    pub url: String,
+    /// Agent to talk to (the `agent` query parameter).
+    #[arg(long, value_name = "NAME")]
+    pub agent: String,
+    /// Extra upgrade-request header, `'Name: value'` (repeatable), e.g.
+    /// `'Authorization: Bearer KEY'`.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Longest wait for `connected` after starting to connect (and, in `ws-stream`, for the
+    /// end of a turn); beyond it, a `timeout` error.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Tokio worker threads of the generator (1 = current-thread runtime).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
+}
+
+/// Flags of the `ws-stream` scenario.
+#[derive(Debug, Args)]
+pub struct WsStreamArgs {
+    /// Where to connect.
+    #[command(flatten)]
+    pub target: WsTargetArgs,
+    /// Concurrent sessions, one connection each.
+    #[arg(short = 'c', long, visible_alias = "connections", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sessions: u32,
+    /// Turns per session (default 10 when `--duration` is not given).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "duration")]
+    pub turns: Option<u64>,
+    /// Send turns for this long instead of a number of turns (e.g. `30s`, `2m`).
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Text of every `message` frame.
+    #[arg(long, value_name = "TEXT", default_value = "hello")]
+    pub message: String,
+    /// What is printed and written (`--plot` draws the time to first chunk).
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Turns per session when neither `--turns` nor `--duration` is given.
+pub const DEFAULT_TURNS: u64 = 10;
+
+/// Flags of the `ws-idle` scenario.
+#[derive(Debug, Args)]
+pub struct WsIdleArgs {
+    /// Where to connect.
+    #[command(flatten)]
+    pub target: WsTargetArgs,
+    /// Connections to open and hold.
+    #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connections: u32,
+    /// How long to hold them once all have opened (the gateway pings every 30 s).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub hold: Duration,
+    /// Most handshakes in progress at once.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Gateway process whose RSS (`/proc/PID/status`, `VmRSS`) is read before, once all are
+    /// open, and at the end of the hold.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Print one JSON object on stdout (the text report goes to stderr unless `--quiet`).
+    #[arg(long)]
+    pub json: bool,
+    /// Name of this run in the JSON (default: the target URL).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// No text report and no progress line (JSON still printed with `--json`).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Flags of the `function` scenario.
@@ -288,6 +372,93 @@ mod tests {
         assert_eq!(args.headers.len(), 2);
         assert!(args.output.json);
         assert_eq!(args.load.duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn ws_stream_parses_sessions_turns_and_headers() {
+        let cli = Cli::try_parse_from([
+            "omnia-loadtest",
+            "ws-stream",
+            "--agent",
+            "support",
+            "-c",
+            "8",
+            "--turns",
+            "5",
+            "--message",
+            "hi there",
+            "-H",
+            "Authorization: Bearer KEY",
+            "--json",
+            "--label",
+            "gw",
+        ])
+        .unwrap();
+        let Command::WsStream(args) = cli.command else {
+            panic!("expected ws-stream");
+        };
+        assert_eq!(args.target.url, "ws://127.0.0.1:8080");
+        assert_eq!(args.target.agent, "support");
+        assert_eq!(args.sessions, 8);
+        assert_eq!(args.turns, Some(5));
+        assert_eq!(args.duration, None);
+        assert_eq!(args.message, "hi there");
+        assert_eq!(args.target.headers.len(), 1);
+        assert!(args.target.headers[0].1.is_sensitive());
+        assert!(args.output.json);
+        assert_eq!(args.output.label.as_deref(), Some("gw"));
+        assert_eq!(args.target.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn ws_stream_takes_turns_or_a_duration_not_both() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["omnia-loadtest", "ws-stream", "--agent", "a"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv)
+        };
+        let Ok(Cli {
+            command: Command::WsStream(args),
+        }) = parse(&["-d", "1m30s", "--connections", "3"])
+        else {
+            panic!("expected ws-stream");
+        };
+        assert_eq!(args.duration, Some(Duration::from_secs(90)));
+        assert_eq!(args.sessions, 3);
+        assert!(parse(&["--turns", "3", "-d", "10s"]).is_err());
+        assert!(parse(&["--turns", "0"]).is_err());
+        assert!(parse(&["-c", "0"]).is_err());
+        // The agent is required.
+        assert!(Cli::try_parse_from(["omnia-loadtest", "ws-stream"]).is_err());
+    }
+
+    #[test]
+    fn ws_idle_parses_hold_pid_and_concurrency() {
+        let cli = Cli::try_parse_from([
+            "omnia-loadtest",
+            "ws-idle",
+            "--url",
+            "ws://10.0.0.1:9000",
+            "--agent",
+            "a",
+            "-c",
+            "10000",
+            "--hold",
+            "2m",
+            "--pid",
+            "1234",
+            "--json",
+        ])
+        .unwrap();
+        let Command::WsIdle(args) = cli.command else {
+            panic!("expected ws-idle");
+        };
+        assert_eq!(args.connections, 10_000);
+        assert_eq!(args.hold, Duration::from_secs(120));
+        assert_eq!(args.pid, Some(1234));
+        assert_eq!(args.concurrency, 200);
+        assert!(args.json);
+        assert_eq!(args.target.url, "ws://10.0.0.1:9000");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!   from due times);
 //! - `recorder`: per-worker histograms and tallies, merged at the end;
 //! - `report` and `plot`: text, JSON and SVG output;
+//! - `ws`: the WebSocket scenarios (`ws-stream`, `ws-idle`), runners of their own with their own
+//!   recorder and reports;
 //! - `run`: wires the command line to them.
 
 pub mod body;
@@ -16,6 +18,7 @@ pub mod recorder;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod ws;
 
 #[cfg(test)]
 mod test_support;

@@ -7,12 +7,21 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::body::{self, BodySource};
-use crate::cli::{FunctionArgs, LoadArgs, OutputArgs, PacerKind, PlotArgs};
+use crate::cli::{
+    DEFAULT_TURNS, FunctionArgs, LoadArgs, OutputArgs, PacerKind, PlotArgs, WsIdleArgs,
+    WsStreamArgs,
+};
 use crate::model::{self, Control, LoadModel, Pacer, RunOutput, Settings, pacer};
 use crate::plot::{self, Series};
 use crate::report::{Report, RunInfo};
 use crate::scenario::Scenario;
 use crate::scenario::function::{FunctionConfig, FunctionScenario};
+use crate::ws::fd_limit;
+use crate::ws::idle::{self, IdleConfig};
+use crate::ws::idle_report::{IdleInfo, IdleReport};
+use crate::ws::stream::{self, Plan, StreamConfig};
+use crate::ws::stream_report::{StreamInfo, StreamReport};
+use crate::ws::target::Target;
 
 /// Progress refresh period: often enough to look live, rare enough to cost nothing.
 const PROGRESS_TICK: Duration = Duration::from_millis(200);
@@ -24,6 +33,126 @@ pub fn function(args: &FunctionArgs) -> Result<Report, String> {
     let report = runtime.block_on(run_function(args))?;
     emit(&report, &args.output)?;
     Ok(report)
+}
+
+/// Runs `ws-stream`, prints the report and returns it.
+pub fn ws_stream(args: &WsStreamArgs) -> Result<StreamReport, String> {
+    let runtime = runtime(args.target.threads)?;
+    let report = runtime.block_on(run_ws_stream(args))?;
+    print_report(
+        args.output.json.then(|| report.to_json()).transpose()?,
+        &report.to_text(),
+        args.output.quiet,
+    );
+    if let Some(path) = &args.output.plot {
+        let title = "ws-stream time to first chunk by percentile";
+        let series = Series {
+            label: report.label.clone(),
+            percentiles: report.percentiles.clone(),
+        };
+        write_svg(path, title, &[series])?;
+    }
+    Ok(report)
+}
+
+/// Runs `ws-idle`, prints the report and returns it.
+pub fn ws_idle(args: &WsIdleArgs) -> Result<IdleReport, String> {
+    let runtime = runtime(args.target.threads)?;
+    let report = runtime.block_on(run_ws_idle(args))?;
+    print_report(
+        args.json.then(|| report.to_json()).transpose()?,
+        &report.to_text(),
+        args.quiet,
+    );
+    Ok(report)
+}
+
+async fn run_ws_stream(args: &WsStreamArgs) -> Result<StreamReport, String> {
+    let fd_limit = fd_limit::raise();
+    if let Some(warning) = fd_limit::shortfall(u64::from(args.sessions), fd_limit) {
+        eprintln!("omnia-loadtest: {warning}");
+    }
+    let target =
+        Arc::new(Target::new(&args.target.url, &args.target.agent, &args.target.headers).await?);
+    let plan = match (args.turns, args.duration) {
+        (_, Some(duration)) => Plan::For(duration),
+        (turns, None) => Plan::Turns(turns.unwrap_or(DEFAULT_TURNS)),
+    };
+    let config = StreamConfig {
+        sessions: args.sessions,
+        plan,
+        message: stream::message_frame(&args.message)?,
+        timeout: args.target.timeout,
+    };
+    let info = StreamInfo {
+        label: args
+            .output
+            .label
+            .clone()
+            .unwrap_or_else(|| target.url().to_owned()),
+        target: target.url().to_owned(),
+        sessions: args.sessions,
+        plan,
+        threads: args.target.threads,
+        message_bytes: config.message.len(),
+        timeout: args.target.timeout,
+    };
+    let (stop, interrupt) = stop_on_ctrl_c();
+    let recorder = stream::run(target, &config, stop).await;
+    interrupt.abort();
+    Ok(StreamReport::new(info, &recorder?))
+}
+
+async fn run_ws_idle(args: &WsIdleArgs) -> Result<IdleReport, String> {
+    let fd_limit = fd_limit::raise();
+    if let Some(warning) = fd_limit::shortfall(u64::from(args.connections), fd_limit) {
+        eprintln!("omnia-loadtest: {warning}");
+    }
+    let target =
+        Arc::new(Target::new(&args.target.url, &args.target.agent, &args.target.headers).await?);
+    let concurrency = usize::try_from(args.concurrency).unwrap_or(usize::MAX);
+    let config = IdleConfig {
+        connections: args.connections,
+        hold: args.hold,
+        concurrency,
+        timeout: args.target.timeout,
+        pid: args.pid,
+        announce: !args.quiet,
+    };
+    let info = IdleInfo {
+        label: args
+            .label
+            .clone()
+            .unwrap_or_else(|| target.url().to_owned()),
+        target: target.url().to_owned(),
+        connections: args.connections,
+        concurrency,
+        hold: args.hold,
+        timeout: args.target.timeout,
+        threads: args.target.threads,
+        fd_limit,
+    };
+    let (stop, interrupt) = stop_on_ctrl_c();
+    let outcome = idle::run(target, &config, stop).await;
+    interrupt.abort();
+    Ok(IdleReport::new(info, &outcome?))
+}
+
+/// A stop signal that Ctrl-C sets: the WebSocket runs then end early and report what they
+/// measured. The task keeps the sender alive until it is aborted.
+fn stop_on_ctrl_c() -> (
+    tokio::sync::watch::Receiver<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = sender.send(true);
+            // Keeps the sender (and so the stop) alive until the run aborts this task.
+            std::future::pending::<()>().await;
+        }
+    });
+    (receiver, task)
 }
 
 /// Draws saved `--json` results into one SVG.
@@ -195,19 +324,29 @@ fn progress_bar(
 
 /// Prints the report (text and/or JSON) and writes the plot.
 fn emit(report: &Report, output: &OutputArgs) -> Result<(), String> {
-    if output.json {
-        println!("{}", report.to_json()?);
-        if !output.quiet {
-            eprint!("{}", report.to_text());
-        }
-    } else if !output.quiet {
-        print!("{}", report.to_text());
-    }
+    print_report(
+        output.json.then(|| report.to_json()).transpose()?,
+        &report.to_text(),
+        output.quiet,
+    );
     if let Some(path) = &output.plot {
         let title = format!("{} latency by percentile", report.scenario);
         write_svg(path, &title, &[Series::from(report)])?;
     }
     Ok(())
+}
+
+/// JSON (when asked for) on stdout with the text on stderr, or the text alone on stdout;
+/// `quiet` drops the text.
+fn print_report(json: Option<String>, text: &str, quiet: bool) {
+    if let Some(json) = json {
+        println!("{json}");
+        if !quiet {
+            eprint!("{text}");
+        }
+    } else if !quiet {
+        print!("{text}");
+    }
 }
 
 fn write_svg(path: &std::path::Path, title: &str, series: &[Series]) -> Result<(), String> {
