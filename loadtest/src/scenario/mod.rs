@@ -1,10 +1,8 @@
 //! Scenarios: what one exchange with the server is. Load models (`crate::model`) decide when
 //! exchanges happen and time them; a scenario only knows how to perform one.
 //!
-//! Adding `ws-stream` later means one more `Scenario` impl whose exchange is one chat turn (its
-//! extra timings, time to first token and chunk gaps, would go into `Outcome` and the recorder).
-//! `ws-idle` holds connections instead of exchanging, so it will be its own runner next to the
-//! load models, sharing only the report module.
+//! The WebSocket scenarios are not `Scenario` impls: a turn is many frames with timings of their
+//! own, and `ws-idle` does not exchange at all, so they are runners of their own in `crate::ws`.
 
 pub mod function;
 
