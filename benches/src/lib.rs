@@ -100,9 +100,14 @@ pub async fn echo_stack() -> impl tower::Service<
         &format!("{ECHO_FUNCTION}\n---\n{}", echo_runtime_manifests()),
     )
     .unwrap_or_else(|e| panic!("bench manifests: {e}"));
-    let runtime =
-        omnia_runtime::Runtime::compile(&config, omnia_runtime::RuntimeOptions { dev: false })
-            .unwrap_or_else(|e| panic!("bench runtime: {e}"));
+    let runtime = omnia_runtime::Runtime::compile(
+        &config,
+        omnia_runtime::RuntimeOptions {
+            dev: false,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("bench runtime: {e}"));
     let client =
         RuntimeClient::from_transport(in_memory_transport(runtime), Duration::from_secs(60));
     let schema = |v: &Value| Arc::new(JsonSchema::compile(v).unwrap_or_else(|e| panic!("{e}")));

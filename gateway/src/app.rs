@@ -51,6 +51,8 @@ pub struct GatewayOptions {
     pub ws: WsLimits,
     /// `handler: demo`'s delays, as a multiple of Omnia's (0: none).
     pub demo_pace: f64,
+    /// `dev` and `--embedded-runtime`: the mock provider's pause between streamed words.
+    pub mock_stream_delay: Duration,
     /// Per-call deadline for `Invoke` (60 s by default).
     pub call_timeout: Duration,
     /// How long in-flight calls may take to finish after SIGTERM.

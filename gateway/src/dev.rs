@@ -54,8 +54,11 @@ pub async fn run(
 ) -> Result<(), String> {
     let (config, source) = load(&paths)?;
     config.log_notices();
-    let runtime =
-        Runtime::compile(&config, RuntimeOptions { dev: true }).map_err(|e| e.to_string())?;
+    let runtime_options = RuntimeOptions {
+        dev: true,
+        mock_stream_delay: options.mock_stream_delay,
+    };
+    let runtime = Runtime::compile(&config, runtime_options).map_err(|e| e.to_string())?;
     let runtime_listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot bind the in-process runtime: {e}"))?;
@@ -118,9 +121,7 @@ fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
         println!();
         println!("  {agent} (WebSocket)");
         println!("    {url}");
-        println!(
-            "    echo '{{\"type\":\"message\",\"content\":\"hello\"}}' | websocat -n '{url}'"
-        );
+        println!("    echo '{{\"type\":\"message\",\"content\":\"hello\"}}' | websocat -n '{url}'");
     }
     println!();
 }

@@ -165,6 +165,10 @@ struct Common {
     /// empty allows the same origin only. Requests without `Origin` (not browsers) are allowed.
     #[arg(long, env = "OMNIA_ALLOWED_ORIGINS", default_value = "")]
     allowed_origins: String,
+    /// Milliseconds the mock provider pauses between the words it streams (dev and
+    /// --embedded-runtime; a separate runtime takes its own flag).
+    #[arg(long, env = "OMNIA_MOCK_STREAM_DELAY_MS", default_value_t = 0)]
+    mock_stream_delay_ms: u64,
     /// `handler: demo`'s delays as a multiple of Omnia's demo pacing (0 for none).
     #[arg(long, env = "OMNIA_DEMO_PACE", default_value_t = 1.0)]
     demo_pace: f64,
@@ -251,6 +255,7 @@ fn options(
         },
         facade_threads: common.facade_threads,
         demo_pace: common.demo_pace,
+        mock_stream_delay: Duration::from_millis(common.mock_stream_delay_ms),
         ws: WsLimits {
             max_connections: common.ws_max_connections,
             max_message_bytes: common.ws_max_message_bytes,
@@ -314,7 +319,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             resolved.log_notices();
             let mut options = options(&common, listen, health, internal, runtime_address);
             if embedded_runtime {
-                let runtime = omnia_runtime::Runtime::compile(&resolved, Default::default())
+                let runtime_options = omnia_runtime::RuntimeOptions {
+                    dev: false,
+                    mock_stream_delay: options.mock_stream_delay,
+                };
+                let runtime = omnia_runtime::Runtime::compile(&resolved, runtime_options)
                     .map_err(|e| format!("embedded runtime: {e}"))?;
                 options.embedded_runtime = Some(std::sync::Arc::new(runtime));
             }

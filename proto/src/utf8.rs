@@ -39,6 +39,12 @@ impl Utf8Bytes {
         &self.0
     }
 
+    /// The text. (Checked again rather than assumed: the check is cheap beside what the text
+    /// is used for, and it keeps this crate free of `unsafe`.)
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
     /// The length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -3,32 +3,63 @@
 
 use omnia_proto::runtime::v1::{CONTRACT_VERSION, HealthResponse};
 
-use crate::FunctionInfo;
+use crate::{ConversationInfo, FunctionInfo};
 
 /// The capability a runtime has when it can serve at least one `Invoke`.
 const INVOKE: &str = "invoke";
 
-/// The `Health` answer for a runtime serving `functions`.
+/// With agent-mode agents: their tool calls can be run by the client (Omnia's name).
+const CLIENT_TOOLS: &str = "client_tools";
+
+/// With agent-mode agents: one `Converse` stream carries every turn of a session; the runtime
+/// keeps reading after `done`, so a facade need not open a stream (and reload the session) per
+/// turn. Our name: Omnia's consumers ignore capabilities they do not know.
+pub const MULTI_TURN_STREAM: &str = "multi_turn_stream";
+
+/// The `Health` answer for a runtime serving `functions` and `conversations`.
 ///
-/// Healthy when at least one function can be served. The status says `ok` when every function
-/// answers with the provider its manifest names; a function answered by the mock in the
-/// provider's place (dev mode) is named there, so a probe can tell a dev runtime from a real one.
-pub(crate) fn report<'a>(functions: impl Iterator<Item = &'a FunctionInfo>) -> HealthResponse {
-    let mut served = 0;
+/// Healthy when at least one agent can be served. The status says `ok` when every agent answers
+/// with the provider its manifest names; one answered by the mock in the provider's place (dev
+/// mode) is named there, so a probe can tell a dev runtime from a real one.
+pub(crate) fn report<'a>(
+    functions: impl Iterator<Item = &'a FunctionInfo>,
+    conversations: impl Iterator<Item = &'a ConversationInfo>,
+) -> HealthResponse {
     let mut stand_ins = Vec::new();
-    for function in functions {
-        served += 1;
-        if let Some(stand_in) = function.stand_in {
+    let mut note = |name: &str, provider: &str, stand_in: Option<crate::provider::StandIn>| {
+        if let Some(stand_in) = stand_in {
             stand_ins.push(format!(
-                "`{}` answers with the mock in place of Provider `{}` (type {}: {})",
-                function.name, function.provider, stand_in.kind, stand_in.reason
+                "`{name}` answers with the mock in place of Provider `{provider}` (type {}: {})",
+                stand_in.kind, stand_in.reason
             ));
         }
+    };
+    let mut served_functions = 0;
+    for function in functions {
+        served_functions += 1;
+        note(&function.name, &function.provider, function.stand_in);
     }
-    let (healthy, status) = if served == 0 {
+    let mut served_conversations = 0;
+    for conversation in conversations {
+        served_conversations += 1;
+        note(
+            &conversation.name,
+            &conversation.provider,
+            conversation.stand_in,
+        );
+    }
+    let mut capabilities = Vec::new();
+    if served_functions > 0 {
+        capabilities.push(INVOKE.to_owned());
+    }
+    if served_conversations > 0 {
+        capabilities.push(CLIENT_TOOLS.to_owned());
+        capabilities.push(MULTI_TURN_STREAM.to_owned());
+    }
+    let (healthy, status) = if capabilities.is_empty() {
         (
             false,
-            "no function to serve: the configuration has no function-mode AgentRuntime".to_owned(),
+            "nothing to serve: the configuration has no AgentRuntime".to_owned(),
         )
     } else if stand_ins.is_empty() {
         (true, "ok".to_owned())
@@ -39,10 +70,6 @@ pub(crate) fn report<'a>(functions: impl Iterator<Item = &'a FunctionInfo>) -> H
         healthy,
         status,
         contract_version: CONTRACT_VERSION.to_owned(),
-        capabilities: if healthy {
-            vec![INVOKE.to_owned()]
-        } else {
-            Vec::new()
-        },
+        capabilities,
     }
 }

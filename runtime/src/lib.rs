@@ -1,4 +1,5 @@
-//! The Omnia runtime: serves `omnia.runtime.v1.RuntimeService` for function-mode agents.
+//! The Omnia runtime: serves `omnia.runtime.v1.RuntimeService`: `Invoke` for function-mode
+//! agents, `Converse` for agent-mode ones.
 //!
 //! Start-up does all the work that can fail: [`Runtime::compile`] validates every PromptPack,
 //! picks each prompt, compiles its templates and builds its provider, so a bad pack stops the
@@ -9,12 +10,14 @@
 //! # async fn run(config: &omnia_api::ResolvedConfig) -> Result<(), omnia_runtime::RuntimeError> {
 //! use omnia_runtime::{Runtime, RuntimeOptions};
 //!
-//! let runtime = Runtime::compile(config, RuntimeOptions { dev: true })?;
+//! let runtime = Runtime::compile(config, RuntimeOptions { dev: true, ..Default::default() })?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! omnia_runtime::serve(runtime, listener, std::future::pending()).await
 //! # }
 //! ```
 
+pub mod context;
+pub mod conversation;
 pub mod executor;
 mod function;
 mod health;
@@ -29,7 +32,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use omnia_api::ResolvedConfig;
+use omnia_api::{Mode, ResolvedConfig};
 use omnia_proto::runtime::v1::HealthResponse;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::{TcpListener, UnixListener};
@@ -37,8 +40,11 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use conversation::Conversation;
+pub use conversation::ConversationInfo;
 use function::Function;
 pub use function::{CompileError, FunctionInfo};
+pub use health::MULTI_TURN_STREAM;
 
 /// Largest gRPC message either side accepts: inputs and outputs are bounded by the gateway's
 /// body limit, not by the transport.
@@ -53,6 +59,9 @@ pub struct RuntimeOptions {
     /// Dev mode: a provider this build cannot call (an LLM without credentials, or not yet
     /// supported) is replaced by the mock provider instead of failing start-up.
     pub dev: bool,
+    /// How long the mock provider pauses between the words it streams in a conversation
+    /// (zero: no pause), so streaming can be watched and measured with no API key.
+    pub mock_stream_delay: std::time::Duration,
 }
 
 /// Why the runtime could not start or stopped with an error.
@@ -98,11 +107,15 @@ pub struct Runtime {
     inner: Arc<Functions>,
 }
 
-/// The compiled functions, by agent name.
+/// The compiled functions and conversations, by agent name.
 struct Functions {
     by_name: HashMap<String, Function>,
     /// File order, for listing.
     order: Vec<String>,
+    /// Agent-mode agents, by name.
+    conversations: HashMap<String, Arc<Conversation>>,
+    /// File order of the agent-mode agents.
+    conversation_order: Vec<String>,
     /// The `Health` answer, decided at start-up.
     health: HealthResponse,
 }
@@ -110,8 +123,8 @@ struct Functions {
 impl Runtime {
     /// Compiles every function-mode agent of `config`; fails on the first unusable one.
     ///
-    /// Agent-mode agents are skipped (conversations are not served yet). A configuration with no
-    /// function at all compiles to a runtime that answers every `Invoke` with NotFound.
+    /// Agent-mode agents are compiled too, for `Converse`. A configuration with no function
+    /// compiles to a runtime that answers every `Invoke` with NotFound.
     pub fn compile(
         config: &ResolvedConfig,
         options: RuntimeOptions,
@@ -136,11 +149,33 @@ impl Runtime {
             order.push(agent.name.clone());
             by_name.insert(agent.name.clone(), function);
         }
-        let health = health::report(order.iter().filter_map(|n| by_name.get(n).map(|f| &f.info)));
+        let mut conversations = HashMap::new();
+        let mut conversation_order = Vec::new();
+        for agent in config.agents.iter().filter(|a| a.mode == Mode::Agent) {
+            if conversations.contains_key(&agent.name) {
+                continue;
+            }
+            let conversation = Conversation::compile(agent, options.dev, options.mock_stream_delay)
+                .map_err(|source| RuntimeError::Function {
+                    agent: agent.name.clone(),
+                    file: agent.source.clone(),
+                    source: Box::new(source),
+                })?;
+            conversation_order.push(agent.name.clone());
+            conversations.insert(agent.name.clone(), Arc::new(conversation));
+        }
+        let health = health::report(
+            order.iter().filter_map(|n| by_name.get(n).map(|f| &f.info)),
+            conversation_order
+                .iter()
+                .filter_map(|n| conversations.get(n).map(|c| &c.info)),
+        );
         Ok(Runtime {
             inner: Arc::new(Functions {
                 by_name,
                 order,
+                conversations,
+                conversation_order,
                 health,
             }),
         })
@@ -152,6 +187,14 @@ impl Runtime {
             .order
             .iter()
             .filter_map(|name| self.inner.by_name.get(name).map(|f| &f.info))
+    }
+
+    /// The agent-mode agents served, in manifest order.
+    pub fn conversations(&self) -> impl Iterator<Item = &ConversationInfo> {
+        self.inner
+            .conversation_order
+            .iter()
+            .filter_map(|name| self.inner.conversations.get(name).map(|c| &c.info))
     }
 
     /// The tonic service, for callers that run their own server.

@@ -1,5 +1,5 @@
-//! `omnia-runtime`: serves the function-mode agents of some manifests over
-//! `omnia.runtime.v1.RuntimeService`.
+//! `omnia-runtime`: serves the agents of some manifests over `omnia.runtime.v1.RuntimeService`
+//! (functions through `Invoke`, agent-mode agents through `Converse`).
 //!
 //! ```text
 //! omnia-runtime --config PATH... [--listen ADDR] [--dev]
@@ -49,6 +49,9 @@ struct Cli {
     /// this build does not support).
     #[arg(long)]
     dev: bool,
+    /// Milliseconds the mock provider pauses between the words it streams in a conversation.
+    #[arg(long, env = "OMNIA_MOCK_STREAM_DELAY_MS", default_value_t = 0)]
+    mock_stream_delay_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -74,8 +77,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let config = omnia_api::load(&cli.config).map_err(|e| e.to_string())?;
     config.log_notices();
-    let runtime =
-        Runtime::compile(&config, RuntimeOptions { dev: cli.dev }).map_err(|e| e.to_string())?;
+    let options = RuntimeOptions {
+        dev: cli.dev,
+        mock_stream_delay: std::time::Duration::from_millis(cli.mock_stream_delay_ms),
+    };
+    let runtime = Runtime::compile(&config, options).map_err(|e| e.to_string())?;
     let mut served = 0;
     for function in runtime.functions() {
         served += 1;
@@ -88,10 +94,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             "serving function"
         );
     }
-    if served == 0 {
-        tracing::warn!(
-            "no function-mode AgentRuntime in the configuration: every Invoke will answer NotFound"
+    for agent in runtime.conversations() {
+        served += 1;
+        tracing::info!(
+            agent = %agent.name,
+            namespace = %agent.namespace,
+            pack = %agent.pack,
+            prompt = %agent.prompt,
+            provider = %agent.provider,
+            "serving agent"
         );
+    }
+    if served == 0 {
+        tracing::warn!("no AgentRuntime in the configuration: every call will answer NotFound");
     }
     // Bind only after everything compiled: a bad pack never opens the port.
     if let Some(path) = &cli.socket {

@@ -1,5 +1,5 @@
-//! `omnia.runtime.v1.RuntimeService` for function mode: `Invoke` runs a compiled function; the
-//! conversation methods say honestly that this runtime keeps no conversations yet.
+//! `omnia.runtime.v1.RuntimeService`: `Invoke` runs a compiled function, `Converse` a
+//! conversation stream, `HasConversation` asks the agent's context store.
 
 use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeService;
@@ -7,24 +7,31 @@ use omnia_proto::runtime::v1::{
     ClientMessage, HasConversationRequest, HasConversationResponse, HealthRequest, HealthResponse,
     InvocationRequest, InvocationResponse, ResumeState, ServerMessage, Usage,
 };
+use std::sync::Arc;
+
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::conversation::{self, Conversation};
 use crate::function::{Function, InvokeError};
 use crate::{AGENT_NAME_METADATA, Runtime};
 
 #[tonic::async_trait]
 impl RuntimeService for Runtime {
-    type ConverseStream = tokio_stream::Empty<Result<ServerMessage, Status>>;
+    type ConverseStream = BoxStream<'static, Result<ServerMessage, Status>>;
 
     async fn converse(
         &self,
-        _request: Request<Streaming<ClientMessage>>,
+        request: Request<Streaming<ClientMessage>>,
     ) -> Result<Response<Self::ConverseStream>, Status> {
-        Err(Status::unimplemented(
-            "this runtime serves function-mode agents through Invoke only; Converse \
-             (conversations) arrives with WebSocket support",
-        ))
+        let agent = metadata(&request, AGENT_NAME_METADATA).map(str::to_owned);
+        let session = metadata(&request, SESSION_ID_METADATA).map(str::to_owned);
+        let frames = self.converse_with(agent.as_deref(), session, request.into_inner())?;
+        Ok(Response::new(ReceiverStream::new(frames).map(Ok).boxed()))
     }
 
     async fn invoke(
@@ -82,14 +89,97 @@ impl RuntimeService for Runtime {
 
     async fn has_conversation(
         &self,
-        _request: Request<HasConversationRequest>,
+        request: Request<HasConversationRequest>,
     ) -> Result<Response<HasConversationResponse>, Status> {
+        let conversation = self.conversation(metadata(&request, AGENT_NAME_METADATA))?;
+        let session = &request.get_ref().session_id;
+        let (state, detail) = match conversation.has(session).await {
+            Ok(true) => (
+                ResumeState::Resumable,
+                "the session has a history".to_owned(),
+            ),
+            Ok(false) => (
+                ResumeState::NotFound,
+                "no history for this session (never seen, or expired)".to_owned(),
+            ),
+            Err(error) => (ResumeState::Unavailable, error.to_string()),
+        };
         Ok(Response::new(HasConversationResponse {
-            state: ResumeState::NotFound.into(),
-            detail: "this runtime serves function-mode agents, which keep no conversations"
-                .to_owned(),
+            state: state.into(),
+            detail,
         }))
     }
+}
+
+impl Runtime {
+    /// Starts a conversation stream for `agent` (or the only agent-mode agent): messages from
+    /// `inbound`, frames out of the returned receiver, which ends when the stream does. A
+    /// message without `session_id` belongs to `session` (a new id when `None`). For the
+    /// gateway's embedded runtime, which has no tonic stream to hand over.
+    ///
+    /// # Errors
+    /// `NotFound` when no such agent-mode agent is served.
+    pub fn converse_with<S>(
+        &self,
+        agent: Option<&str>,
+        session: Option<String>,
+        inbound: S,
+    ) -> Result<mpsc::Receiver<ServerMessage>, Status>
+    where
+        S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send + 'static,
+    {
+        let conversation = self.conversation(agent)?.clone();
+        let session = session
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (out, frames) = mpsc::channel(FRAMES);
+        let capabilities = self.inner.health.capabilities.clone();
+        tokio::spawn(conversation::run(
+            conversation,
+            capabilities,
+            session,
+            inbound,
+            out,
+        ));
+        Ok(frames)
+    }
+
+    /// The agent-mode agent named `name`, else the only one.
+    fn conversation(&self, name: Option<&str>) -> Result<&Arc<Conversation>, Status> {
+        let conversations = &self.inner.conversations;
+        match name {
+            Some(name) => conversations.get(name).ok_or_else(|| {
+                Status::not_found(format!(
+                    "this runtime serves no agent-mode agent named `{name}`"
+                ))
+            }),
+            None => {
+                let mut all = conversations.values();
+                match (all.next(), all.next()) {
+                    (Some(only), None) => Ok(only),
+                    (None, _) => Err(Status::not_found(
+                        "this runtime serves no agent-mode agents",
+                    )),
+                    (Some(_), Some(_)) => Err(Status::invalid_argument(format!(
+                        "this runtime serves several agents ({}); name one in the \
+                         {AGENT_NAME_METADATA} metadata",
+                        self.inner.conversation_order.join(", ")
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// Frames of a conversation buffered toward the transport.
+const FRAMES: usize = 32;
+
+/// The gRPC metadata key that names the session a `Converse` stream is for.
+const SESSION_ID_METADATA: &str = "x-omnia-session-id";
+
+/// A metadata value as text, if present and readable.
+fn metadata<'r, T>(request: &'r Request<T>, key: &str) -> Option<&'r str> {
+    request.metadata().get(key).and_then(|v| v.to_str().ok())
 }
 
 impl Runtime {

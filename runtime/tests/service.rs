@@ -18,7 +18,7 @@ use omnia_api::{
 };
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::{
-    CONTRACT_VERSION, HasConversationRequest, HealthRequest, InvocationRequest, ResumeState,
+    CONTRACT_VERSION, HasConversationRequest, HealthRequest, InvocationRequest,
 };
 use omnia_runtime::{Runtime, RuntimeError, RuntimeOptions};
 use serde_json::{Value, json};
@@ -391,7 +391,7 @@ async fn health_is_unhealthy_when_there_is_no_function_to_serve() {
 
     assert!(!health.healthy);
     assert!(
-        health.status.contains("no function to serve"),
+        health.status.contains("nothing to serve"),
         "{}",
         health.status
     );
@@ -407,7 +407,14 @@ async fn health_names_the_functions_the_mock_answers_for_in_dev_mode() {
         provider(ProviderType::Claude, vec![]),
         None,
     );
-    let mut served = serve_with(vec![echo_function(), llm], RuntimeOptions { dev: true }).await;
+    let mut served = serve_with(
+        vec![echo_function(), llm],
+        RuntimeOptions {
+            dev: true,
+            ..Default::default()
+        },
+    )
+    .await;
 
     let health = served
         .client
@@ -527,38 +534,29 @@ async fn an_omnia_facade_invokes_the_runtime_with_gzip() {
 }
 
 #[tokio::test]
-async fn has_conversation_is_not_found_in_function_mode() {
+async fn conversations_are_not_found_without_agent_mode_agents() {
     let mut served = serve(vec![echo_function()]).await;
 
-    let response = served
+    let status = served
         .client
         .has_conversation(HasConversationRequest {
             session_id: "s-1".into(),
         })
         .await
-        .unwrap()
-        .into_inner();
-
-    assert_eq!(response.state(), ResumeState::NotFound);
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
     assert!(
-        response.detail.contains("no conversations"),
+        status.message().contains("no agent-mode agents"),
         "{}",
-        response.detail
+        status.message()
     );
-}
-
-#[tokio::test]
-async fn converse_is_unimplemented() {
-    let mut served = serve(vec![echo_function()]).await;
 
     let status = served
         .client
         .converse(tokio_stream::empty())
         .await
         .unwrap_err();
-
-    assert_eq!(status.code(), Code::Unimplemented);
-    assert!(status.message().contains("Invoke"), "{}", status.message());
+    assert_eq!(status.code(), Code::NotFound);
 }
 
 #[tokio::test]
@@ -612,8 +610,22 @@ fn an_llm_provider_fails_compilation_outside_dev_mode() {
         notices: Vec::new(),
     };
 
-    let err = Runtime::compile(&config, RuntimeOptions { dev: false }).unwrap_err();
-    let runtime = Runtime::compile(&config, RuntimeOptions { dev: true }).unwrap();
+    let err = Runtime::compile(
+        &config,
+        RuntimeOptions {
+            dev: false,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    let runtime = Runtime::compile(
+        &config,
+        RuntimeOptions {
+            dev: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
 
     assert!(
         err.to_string()
@@ -655,23 +667,22 @@ fn an_output_schema_the_mock_cannot_satisfy_fails_start_up_naming_the_function()
 }
 
 #[test]
-fn agent_mode_agents_are_not_compiled() {
-    let config = ResolvedConfig {
-        agents: vec![
-            agent(
-                "chat",
-                Mode::Agent,
-                json!({"not": "a pack"}),
-                provider(ProviderType::Mock, vec![]),
-                None,
-            ),
-            echo_function(),
-        ],
+fn agent_mode_agents_are_compiled_and_a_bad_pack_stops_start_up() {
+    let chat = |pack: Value| {
+        agent(
+            "chat",
+            Mode::Agent,
+            pack,
+            provider(ProviderType::Mock, vec![]),
+            None,
+        )
+    };
+    let config = |pack: Value| ResolvedConfig {
+        agents: vec![chat(pack), echo_function()],
         notices: Vec::new(),
     };
 
-    let runtime = Runtime::compile(&config, RuntimeOptions::default()).unwrap();
-
+    let runtime = Runtime::compile(&config(echo_pack()), RuntimeOptions::default()).unwrap();
     assert_eq!(
         runtime
             .functions()
@@ -679,4 +690,16 @@ fn agent_mode_agents_are_not_compiled() {
             .collect::<Vec<_>>(),
         ["echo-function"]
     );
+    assert_eq!(
+        runtime
+            .conversations()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["chat"]
+    );
+
+    let error = Runtime::compile(&config(json!({"not": "a pack"})), RuntimeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`chat`"), "{error}");
 }

@@ -560,6 +560,7 @@ impl TestGateway {
                 facade_threads: options.facade_threads,
                 ws: options.ws.clone(),
                 demo_pace: options.demo_pace,
+                mock_stream_delay: Duration::ZERO,
                 call_timeout: options.call_timeout,
                 drain_timeout: options.drain_timeout,
                 allow_unauthenticated: options.allow_unauthenticated,

@@ -1,12 +1,17 @@
 //! The mock provider: deterministic answers from `spec.mock.scenarios`, else an answer
 //! synthesised from the function's output schema, so every function runs with no API key.
 
+use std::time::Duration;
+
 use futures_util::future::BoxFuture;
 use omnia_api::{MockScenario, Pricing};
 use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
-use super::{Completion, CompletionRequest, Provider, ProviderError, Usage, synthesize};
+use super::{
+    ChatEnd, ChatRequest, Completion, CompletionRequest, Deltas, Provider, ProviderError, Usage,
+    mock_chat, synthesize,
+};
 
 /// The answer when no scenario matches and the function declares no output schema.
 const DEFAULT_ANSWER: &str = r#"{"response":"mock response"}"#;
@@ -24,6 +29,8 @@ pub struct MockProvider {
     /// against it once, at start-up, then shared by every call.
     fallback: Utf8Bytes,
     pricing: Pricing,
+    /// Between the words of a streamed conversation answer.
+    stream_delay: Duration,
 }
 
 /// One scenario, prepared at start-up.
@@ -70,7 +77,14 @@ impl MockProvider {
             scenarios,
             fallback,
             pricing,
+            stream_delay: Duration::ZERO,
         })
+    }
+
+    /// This provider, pausing `delay` between the words it streams in a conversation.
+    pub fn with_stream_delay(mut self, delay: Duration) -> Self {
+        self.stream_delay = delay;
+        self
     }
 
     /// The answer for one call.
@@ -108,6 +122,48 @@ impl MockProvider {
 impl Provider for MockProvider {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        request: ChatRequest<'a>,
+        deltas: Deltas,
+    ) -> BoxFuture<'a, Result<ChatEnd, ProviderError>> {
+        Box::pin(async move {
+            let usage =
+                |answer: usize| Usage::estimate(request.prompt_bytes(), answer, self.pricing);
+            let text = match mock_chat::answer(
+                self.scenarios.iter().map(|s| (s.when.as_ref(), &s.output)),
+                &request,
+            ) {
+                mock_chat::Answer::Text(text) => text,
+                mock_chat::Answer::ToolCall(call) => {
+                    let used = usage(call.arguments_json.len());
+                    return Ok(ChatEnd {
+                        text: String::new(),
+                        tool_call: Some(call),
+                        usage: used,
+                    });
+                }
+            };
+            for piece in mock_chat::words(&text) {
+                if deltas
+                    .send(Utf8Bytes::from(piece.to_owned()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                if !self.stream_delay.is_zero() {
+                    tokio::time::sleep(self.stream_delay).await;
+                }
+            }
+            Ok(ChatEnd {
+                usage: usage(text.len()),
+                text,
+                tool_call: None,
+            })
+        })
     }
 
     fn complete<'a>(

@@ -5,25 +5,31 @@
 //! load tests and wiring checks) and [`MockProvider`] (deterministic answers, for dev mode and
 //! tests). OpenAI, Anthropic and Gemini arrive later behind the same trait.
 
+mod chat;
 mod echo;
 mod mock;
+mod mock_chat;
 mod synth;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use omnia_api::ProviderType;
 use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
+pub use chat::{ChatEnd, ChatMessage, ChatRequest, Deltas, Stopped, ToolCallRequest, ToolOutcome};
 pub use echo::EchoProvider;
 pub use mock::MockProvider;
 pub use synth::synthesize;
 
 /// Something that turns a rendered prompt into an answer.
 ///
-/// `complete` answers in one piece. Streaming providers will add a `stream` method with a default
-/// implementation built on `complete`, so the providers written now keep compiling unchanged.
+/// `complete` answers a function call in one piece. `chat` answers a conversation's turn,
+/// streaming its pieces into `deltas`; its default sends the user's latest words through
+/// `complete` and streams the answer as one piece, so a provider that cannot stream still
+/// converses.
 pub trait Provider: Send + Sync + 'static {
     /// The Provider resource this was built from, for logs and error messages.
     fn name(&self) -> &str;
@@ -33,6 +39,33 @@ pub trait Provider: Send + Sync + 'static {
         &'a self,
         request: CompletionRequest<'a>,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+
+    /// Answers one round of a conversation.
+    fn chat<'a>(
+        &'a self,
+        request: ChatRequest<'a>,
+        deltas: Deltas,
+    ) -> BoxFuture<'a, Result<ChatEnd, ProviderError>> {
+        Box::pin(async move {
+            let said = Utf8Bytes::from(request.last_user_text().to_owned());
+            let completion = self
+                .complete(CompletionRequest {
+                    system: request.system,
+                    user: said.as_str(),
+                    input_json: &said,
+                    output_schema: None,
+                    parameters: request.parameters,
+                })
+                .await?;
+            // A reader that stopped ends the conversation, not this answer.
+            let _ = deltas.send(completion.content.clone()).await;
+            Ok(ChatEnd {
+                text: completion.content.as_str().to_owned(),
+                tool_call: None,
+                usage: completion.usage,
+            })
+        })
+    }
 }
 
 /// One rendered prompt, borrowed from the invocation so nothing is copied to build it.
@@ -220,6 +253,17 @@ pub fn build(
     dev: bool,
     output_schema: Option<&Value>,
 ) -> Result<Built, ProviderError> {
+    build_with(provider, dev, output_schema, Duration::ZERO)
+}
+
+/// [`build`], with the pause the mock provider makes between the words it streams in a
+/// conversation (`stream_delay`; zero streams them at once).
+pub fn build_with(
+    provider: &omnia_api::Provider,
+    dev: bool,
+    output_schema: Option<&Value>,
+    stream_delay: Duration,
+) -> Result<Built, ProviderError> {
     let mock = || {
         MockProvider::new(
             provider.name.clone(),
@@ -227,6 +271,7 @@ pub fn build(
             provider.pricing,
             output_schema,
         )
+        .map(|mock| mock.with_stream_delay(stream_delay))
     };
     let (provider, stand_in): (Arc<dyn Provider>, _) = match provider.kind {
         ProviderType::Echo => (

@@ -1,0 +1,360 @@
+//! One `Converse` stream, without the transport: `runtime_hello` first, then each message in
+//! turn. A turn streams the provider's answer as `chunk`s and ends with `done` (or `error`); the
+//! stream goes on reading after either, so one stream carries a whole session. A message that
+//! cannot start a turn gets an `error` frame and the stream goes on too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use omnia_proto::Utf8Bytes;
+use omnia_proto::runtime::v1::{ClientMessage, ServerMessage, Usage as WireUsage};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use super::Conversation;
+use crate::provider::{ChatMessage, ChatRequest, Deltas, ProviderError, ToolOutcome, Usage};
+
+/// The runtime gives up on a client tool call after this long without its result. The gateway
+/// answers every call within its own (shorter) timeouts, with a rejection if need be; this only
+/// keeps a stream from waiting forever on a peer that never answers.
+const TOOL_RESULT_SAFETY: Duration = Duration::from_secs(600);
+
+/// Client tool calls one turn may make before the runtime ends it.
+const MAX_TOOL_ROUNDS: usize = 8;
+
+/// Pieces of an answer buffered between the provider and the stream.
+const PIECES: usize = 16;
+
+/// Codes of the `Error` frames this runtime sends (Omnia's, and the AsyncAPI enum's where the
+/// client sees them).
+mod code {
+    pub const INVALID_MESSAGE: &str = "INVALID_MESSAGE";
+    pub const DUPLEX_UNSUPPORTED: &str = "DUPLEX_UNSUPPORTED";
+    pub const AGENT_UNAVAILABLE: &str = "AGENT_UNAVAILABLE";
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+}
+
+/// The stream was closed by the peer (or its messages stopped): end quietly.
+struct Closed;
+
+/// Serves one stream: reads `inbound` until it ends, writes to `out` until the peer stops
+/// reading. `session` is the session a message without `session_id` belongs to.
+pub(crate) async fn run<S>(
+    agent: Arc<Conversation>,
+    capabilities: Vec<String>,
+    session: String,
+    mut inbound: S,
+    out: mpsc::Sender<ServerMessage>,
+) where
+    S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
+{
+    let mut stream = Session {
+        agent,
+        out,
+        session,
+        history: None,
+    };
+    if stream
+        .send(ServerMessage::hello(capabilities))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Some(message) = inbound.next().await {
+        let message = match message {
+            Ok(message) => message,
+            Err(status) => {
+                // A message that does not decode ends what the stream can say, but with an
+                // answer rather than a transport failure.
+                let _ = stream
+                    .error(
+                        code::INVALID_MESSAGE,
+                        format!("unreadable message: {}", status.message()),
+                    )
+                    .await;
+                return;
+            }
+        };
+        if stream.message(message, &mut inbound).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A stream's state between turns.
+struct Session {
+    agent: Arc<Conversation>,
+    out: mpsc::Sender<ServerMessage>,
+    /// The session of messages that name none.
+    session: String,
+    /// The history of the session last served, so a long-lived stream reads the store once.
+    history: Option<(String, Vec<ChatMessage>)>,
+}
+
+impl Session {
+    async fn send(&self, message: ServerMessage) -> Result<(), Closed> {
+        self.out.send(message).await.map_err(|_| Closed)
+    }
+
+    async fn error(&self, code: &str, message: impl Into<String>) -> Result<(), Closed> {
+        self.send(ServerMessage::error(code, message)).await
+    }
+
+    /// Handles one message that arrived between turns.
+    async fn message<S>(&mut self, message: ClientMessage, inbound: &mut S) -> Result<(), Closed>
+    where
+        S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
+    {
+        if message.duplex_start.is_some() {
+            return self
+                .error(
+                    code::DUPLEX_UNSUPPORTED,
+                    "this runtime has no duplex audio; send text turns",
+                )
+                .await;
+        }
+        if let Some(result) = &message.client_tool_result {
+            let call = result.call_id.clone();
+            return self
+                .error(
+                    code::INVALID_MESSAGE,
+                    format!("no tool call is waiting for a result (call_id {call:?})"),
+                )
+                .await;
+        }
+        let text = text_of(&message);
+        if text.is_empty() {
+            return self
+                .error(
+                    code::INVALID_MESSAGE,
+                    "the message has no content: send `content` or a text part",
+                )
+                .await;
+        }
+        let session = if message.session_id.is_empty() {
+            self.session.clone()
+        } else {
+            message.session_id.clone()
+        };
+        self.turn(&session, text, &message, inbound).await
+    }
+
+    /// One turn: the user's words, the provider's streamed answer (with any client tool calls
+    /// in between), `done`; or an `error` when the turn fails.
+    async fn turn<S>(
+        &mut self,
+        session: &str,
+        text: String,
+        message: &ClientMessage,
+        inbound: &mut S,
+    ) -> Result<(), Closed>
+    where
+        S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
+    {
+        let fields: Map<String, Value> = message
+            .metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+            .collect();
+        let system = match self
+            .agent
+            .templates
+            .render(Value::Object(fields).to_string().as_bytes())
+        {
+            Ok(rendered) => rendered.system,
+            Err(error) => return self.error(code::INVALID_MESSAGE, error.to_string()).await,
+        };
+        let mut history = match self.history.take() {
+            Some((cached, history)) if cached == session => history,
+            _ => match self.agent.store.load(session).await {
+                Ok(history) => history,
+                Err(error) => {
+                    tracing::warn!(agent = %self.agent.info.name, %error, "loading the history failed");
+                    return self
+                        .error(
+                            code::INTERNAL_ERROR,
+                            "the conversation history is unavailable",
+                        )
+                        .await;
+                }
+            },
+        };
+        let before = history.len();
+        history.push(ChatMessage::User(text));
+        let ended = self.answer(&system, &mut history, inbound).await;
+        let outcome = match ended {
+            Ok((answer, usage)) => {
+                if let Err(error) = self.agent.store.append(session, &history[before..]).await {
+                    tracing::warn!(agent = %self.agent.info.name, %error, "saving the turn failed");
+                }
+                self.send(ServerMessage::done(Utf8Bytes::from(answer), wire(usage)))
+                    .await
+            }
+            Err(TurnError::Closed) => Err(Closed),
+            Err(TurnError::Provider(error)) => {
+                // The failed turn is not kept: the next one starts from the history before it.
+                history.truncate(before);
+                tracing::warn!(agent = %self.agent.info.name, %error, "turn failed");
+                let code = if error.is_retryable() {
+                    code::AGENT_UNAVAILABLE
+                } else {
+                    code::INTERNAL_ERROR
+                };
+                self.error(code, error.to_string()).await
+            }
+            Err(TurnError::TooManyTools) => {
+                history.truncate(before);
+                self.error(
+                    code::INTERNAL_ERROR,
+                    format!(
+                        "the model asked for more than {MAX_TOOL_ROUNDS} tool calls in one turn"
+                    ),
+                )
+                .await
+            }
+        };
+        self.history = Some((session.to_owned(), history));
+        outcome
+    }
+
+    /// The provider's rounds for one turn: the whole answer and the usage of every round.
+    async fn answer<S>(
+        &self,
+        system: &str,
+        history: &mut Vec<ChatMessage>,
+        inbound: &mut S,
+    ) -> Result<(String, Usage), TurnError>
+    where
+        S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
+    {
+        let mut answer = String::new();
+        let mut usage = Usage::default();
+        for _ in 0..=MAX_TOOL_ROUNDS {
+            let (deltas, mut pieces) = Deltas::channel(PIECES);
+            let chat = self.agent.provider.chat(
+                ChatRequest {
+                    system,
+                    history,
+                    parameters: self.agent.parameters,
+                },
+                deltas,
+            );
+            let forward = async {
+                while let Some(piece) = pieces.recv().await {
+                    self.send(ServerMessage::chunk(piece)).await?;
+                }
+                Ok::<(), Closed>(())
+            };
+            let (end, forwarded) = tokio::join!(chat, forward);
+            forwarded.map_err(|Closed| TurnError::Closed)?;
+            let end = end.map_err(TurnError::Provider)?;
+            usage = add(usage, end.usage);
+            answer.push_str(&end.text);
+            if !end.text.is_empty() {
+                history.push(ChatMessage::Assistant(end.text));
+            }
+            let Some(call) = end.tool_call else {
+                return Ok((answer, usage));
+            };
+            history.push(ChatMessage::ToolCall(call.clone()));
+            self.send(ServerMessage::client_tool_call(
+                call.id.clone(),
+                call.name.clone(),
+                Utf8Bytes::from(call.arguments_json.clone()),
+                call.consent_message.clone(),
+                call.categories.clone(),
+            ))
+            .await
+            .map_err(|Closed| TurnError::Closed)?;
+            let outcome = self.tool_outcome(&call.id, inbound).await?;
+            history.push(ChatMessage::ToolResult {
+                call_id: call.id,
+                name: call.name,
+                outcome,
+            });
+        }
+        Err(TurnError::TooManyTools)
+    }
+
+    /// Waits for the client's result of tool call `id`. Anything else meanwhile gets an `error`
+    /// frame; the wait goes on.
+    async fn tool_outcome<S>(&self, id: &str, inbound: &mut S) -> Result<ToolOutcome, TurnError>
+    where
+        S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
+    {
+        let deadline = tokio::time::Instant::now() + TOOL_RESULT_SAFETY;
+        loop {
+            let next = tokio::time::timeout_at(deadline, inbound.next()).await;
+            let message = match next {
+                Err(_) => {
+                    return Ok(ToolOutcome::Rejected(format!(
+                        "no result arrived within {} s",
+                        TOOL_RESULT_SAFETY.as_secs()
+                    )));
+                }
+                Ok(None | Some(Err(_))) => return Err(TurnError::Closed),
+                Ok(Some(Ok(message))) => message,
+            };
+            match message.client_tool_result {
+                Some(result) if result.call_id == id => {
+                    return Ok(if result.is_rejected {
+                        ToolOutcome::Rejected(if result.rejection_reason.is_empty() {
+                            "the client rejected the call".to_owned()
+                        } else {
+                            result.rejection_reason
+                        })
+                    } else {
+                        ToolOutcome::Result(
+                            String::from_utf8_lossy(&result.result_json).into_owned(),
+                        )
+                    });
+                }
+                _ => {
+                    self.error(
+                        code::INVALID_MESSAGE,
+                        format!("waiting for the result of tool call {id:?}; send it first"),
+                    )
+                    .await
+                    .map_err(|Closed| TurnError::Closed)?;
+                }
+            }
+        }
+    }
+}
+
+/// Why a turn ended without `done`.
+enum TurnError {
+    Closed,
+    Provider(ProviderError),
+    TooManyTools,
+}
+
+/// The turn's text as Omnia reads it: the first non-empty text part, else `content`.
+fn text_of(message: &ClientMessage) -> String {
+    message
+        .parts
+        .iter()
+        .find(|part| part.r#type == "text" && !part.text.is_empty())
+        .map(|part| part.text.clone())
+        .unwrap_or_else(|| String::from_utf8_lossy(&message.content).into_owned())
+}
+
+fn add(a: Usage, b: Usage) -> Usage {
+    Usage {
+        input_tokens: a.input_tokens.saturating_add(b.input_tokens),
+        output_tokens: a.output_tokens.saturating_add(b.output_tokens),
+        cost_usd: a.cost_usd + b.cost_usd,
+    }
+}
+
+fn wire(usage: Usage) -> WireUsage {
+    WireUsage {
+        input_tokens: i32::try_from(usage.input_tokens).unwrap_or(i32::MAX),
+        output_tokens: i32::try_from(usage.output_tokens).unwrap_or(i32::MAX),
+        // The wire type is a proto `float`.
+        cost_usd: usage.cost_usd as f32,
+    }
+}

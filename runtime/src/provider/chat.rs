@@ -1,0 +1,118 @@
+//! Conversations with a provider: the history of a session goes in, the answer streams out in
+//! pieces, and the model may stop to ask for a client-side tool call.
+
+use omnia_proto::Utf8Bytes;
+use tokio::sync::mpsc;
+
+use super::{Parameters, Usage};
+
+/// One entry of a conversation's history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatMessage {
+    /// What the user said.
+    User(String),
+    /// What the model answered.
+    Assistant(String),
+    /// The model asked for a tool call, which the client was given to run.
+    ToolCall(ToolCallRequest),
+    /// What became of a tool call: the client's result, or why it did not run.
+    ToolResult {
+        call_id: String,
+        name: String,
+        outcome: ToolOutcome,
+    },
+}
+
+/// A tool call the model asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCallRequest {
+    pub id: String,
+    pub name: String,
+    /// The arguments, a JSON object as text.
+    pub arguments_json: String,
+    /// Shown to the user before the call runs, when the tool asks for consent.
+    pub consent_message: String,
+    /// What the call touches (`location`, `contacts`, ...), for consent.
+    pub categories: Vec<String>,
+}
+
+/// How a client-side tool call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolOutcome {
+    /// The client ran it; its result as JSON text.
+    Result(String),
+    /// It did not run: the client refused, did not answer in time, or went away.
+    Rejected(String),
+}
+
+/// One provider round of a conversation: the system prompt and the history so far.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatRequest<'a> {
+    pub system: &'a str,
+    pub history: &'a [ChatMessage],
+    pub parameters: Parameters,
+}
+
+impl ChatRequest<'_> {
+    /// The user's latest words.
+    pub fn last_user_text(&self) -> &str {
+        self.history
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                ChatMessage::User(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .unwrap_or("")
+    }
+
+    /// Bytes of prompt, for providers that estimate tokens.
+    pub fn prompt_bytes(&self) -> usize {
+        self.system.len()
+            + self
+                .history
+                .iter()
+                .map(|m| match m {
+                    ChatMessage::User(text) | ChatMessage::Assistant(text) => text.len(),
+                    ChatMessage::ToolCall(call) => call.name.len() + call.arguments_json.len(),
+                    ChatMessage::ToolResult { outcome, .. } => match outcome {
+                        ToolOutcome::Result(text) | ToolOutcome::Rejected(text) => text.len(),
+                    },
+                })
+                .sum::<usize>()
+    }
+}
+
+/// Where a provider streams the pieces of its answer as it produces them.
+#[derive(Debug, Clone)]
+pub struct Deltas {
+    pieces: mpsc::Sender<Utf8Bytes>,
+}
+
+/// Nobody reads the answer any more (the conversation ended); the provider may stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the conversation stopped reading the answer")]
+pub struct Stopped;
+
+impl Deltas {
+    /// A sink into `pieces`, and the receiver the runtime reads them from.
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Utf8Bytes>) {
+        let (pieces, received) = mpsc::channel(capacity);
+        (Self { pieces }, received)
+    }
+
+    /// Streams one piece, waiting while the reader is behind.
+    pub async fn send(&self, piece: Utf8Bytes) -> Result<(), Stopped> {
+        self.pieces.send(piece).await.map_err(|_| Stopped)
+    }
+}
+
+/// How a provider round ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatEnd {
+    /// The whole answer text of this round (what was streamed, joined).
+    pub text: String,
+    /// The model stopped to ask for this client-side tool call.
+    pub tool_call: Option<ToolCallRequest>,
+    pub usage: Usage,
+}
