@@ -174,10 +174,15 @@ impl IdleReport {
         let fd_limit = self
             .fd_limit
             .map_or_else(|| "unknown".to_owned(), |limit| limit.to_string());
+        let threads = if self.threads == 1 {
+            "1 thread".to_owned()
+        } else {
+            format!("{} threads", self.threads)
+        };
         let _ = writeln!(
             out,
-            "  connections {} asked, {} handshakes at a time, {} thread(s), fd limit {fd_limit}",
-            self.connections, self.concurrency, self.threads
+            "  connections {} asked, {} handshakes at a time, {threads}, fd limit {fd_limit}",
+            self.connections, self.concurrency
         );
         let s = &self.setup_us;
         let _ = writeln!(
