@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::agent::handler::Handler;
 use crate::agent::handler::demo::Demo;
 use crate::agent::handler::echo::Echo;
+use crate::agent::handler::runtime::Runtime as RuntimeHandler;
 use crate::agent::hub::Hub;
 use crate::agent::{AgentService, AgentSpec, WsLimits};
 use crate::auth_config;
@@ -150,7 +151,8 @@ impl Gateway {
                 )?),
             });
         }
-        let agents = agent_specs(config, &options).await?;
+        let client = runtime_client(&options)?;
+        let agents = agent_specs(config, &options, &client).await?;
         if functions.is_empty() && agents.is_empty() {
             return Err(StartError::NothingToServe);
         }
@@ -175,7 +177,6 @@ impl Gateway {
             Some(_) => internal_functions(config, &options, &functions).await?,
             None => Vec::new(),
         };
-        let client = runtime_client(&options)?;
         let (facade, more_facades) = if options.facade_threads > 1 {
             let (first, others) = bind_shared(options.listen, options.facade_threads)?;
             let mut more = Vec::with_capacity(others.len());
@@ -355,11 +356,11 @@ impl Gateway {
     }
 }
 
-/// The agent-mode agents served over WebSocket. A handler not built yet is logged and its agent
-/// left out.
+/// The agent-mode agents served over WebSocket.
 async fn agent_specs(
     config: &ResolvedConfig,
     options: &GatewayOptions,
+    client: &RuntimeClient,
 ) -> Result<Vec<AgentSpec>, StartError> {
     let mut specs = Vec::new();
     for agent in config
@@ -370,14 +371,14 @@ async fn agent_specs(
         let handler: Arc<dyn Handler> = match agent.facade.handler {
             ApiHandler::Echo => Arc::new(Echo),
             ApiHandler::Demo => Arc::new(Demo::new(options.demo_pace)),
-            ApiHandler::Runtime => {
-                tracing::warn!(
-                    agent = %agent.name,
-                    handler = ?agent.facade.handler,
-                    "this build does not serve this WebSocket handler yet; the agent is left out"
-                );
-                continue;
-            }
+            ApiHandler::Runtime => Arc::new(RuntimeHandler::new(
+                client.clone(),
+                options.ws.tool_ack_timeout,
+                agent
+                    .facade
+                    .client_tool_timeout
+                    .unwrap_or(options.ws.tool_result_timeout),
+            )),
         };
         let auth = auth_config::chain_for(agent, options)
             .await

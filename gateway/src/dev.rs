@@ -27,6 +27,9 @@ const EMBEDDED_EXAMPLES: &[&str] = &[
     include_str!("../../examples/demo-agent/agentruntime.yaml"),
     include_str!("../../examples/demo-agent/promptpack.yaml"),
     include_str!("../../examples/demo-agent/provider.yaml"),
+    include_str!("../../examples/mock-agent/agentruntime.yaml"),
+    include_str!("../../examples/mock-agent/promptpack.yaml"),
+    include_str!("../../examples/mock-agent/provider.yaml"),
 ];
 
 /// Loads the manifests under `paths`, or the embedded examples when there are none.

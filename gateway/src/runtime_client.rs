@@ -7,10 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use omnia_middleware::{GatewayError, Violations};
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeService as _;
-use omnia_proto::runtime::v1::{HealthRequest, InvocationRequest, InvocationResponse};
+use omnia_proto::runtime::v1::{
+    ClientMessage, HealthRequest, InvocationRequest, InvocationResponse, ServerMessage,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
 
@@ -101,6 +107,43 @@ impl RuntimeClient {
             Err(_) => Err(GatewayError::RuntimeTimeout {
                 after: self.timeout,
             }),
+        }
+    }
+
+    /// Opens a `Converse` stream: `messages` go to the runtime, its frames come back from the
+    /// returned stream, which ends when the runtime ends it. `metadata` is the caller's identity
+    /// (agent, namespace, session, user). No per-call timeout: a stream lives as long as its
+    /// session; the caller bounds the silence it will wait through.
+    ///
+    /// # Errors
+    /// The runtime's status when it refuses the stream (it does not serve the agent, or cannot
+    /// be reached).
+    pub async fn converse(
+        &self,
+        metadata: tonic::metadata::MetadataMap,
+        messages: mpsc::Receiver<ClientMessage>,
+    ) -> Result<BoxStream<'static, Result<ServerMessage, tonic::Status>>, tonic::Status> {
+        match &self.link {
+            Link::Grpc(client) => {
+                let mut request = tonic::Request::new(ReceiverStream::new(messages));
+                *request.metadata_mut() = metadata;
+                let frames = client.clone().converse(request).await?.into_inner();
+                Ok(frames.boxed())
+            }
+            Link::Embedded(runtime) => {
+                let text = |key: &str| {
+                    metadata
+                        .get(key)
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let frames = runtime.converse_with(
+                    text("x-omnia-agent-name").as_deref(),
+                    text("x-omnia-session-id"),
+                    ReceiverStream::new(messages).map(Ok),
+                )?;
+                Ok(ReceiverStream::new(frames).map(Ok).boxed())
+            }
         }
     }
 

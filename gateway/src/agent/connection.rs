@@ -18,11 +18,12 @@ use tokio::time::Instant;
 use super::WsLimits;
 use futures_util::future::BoxFuture;
 
-use super::handler::{Handler, Outcome, Sink, Turn};
+use super::handler::{Conversation, Outcome, Sink, Turn};
 use super::hub::Seat;
 use super::protocol::inbound::{self, ClientFrame};
 use super::protocol::{ErrorCode, outbound};
 use super::reader::{self, Inbound, close};
+use super::tools::{ClientTools, ToolEvent};
 use crate::connection::Phase;
 use crate::metrics::{Gauged, WsMeter};
 
@@ -39,7 +40,9 @@ const FRAME_QUEUE: usize = 64;
 /// What the connection needs to know about the session it serves.
 pub struct Session {
     pub id: Arc<str>,
-    pub handler: Arc<dyn Handler>,
+    pub conversation: Arc<dyn Conversation>,
+    /// The client-side tool calls waiting on this connection (shared with the conversation).
+    pub tools: ClientTools,
     pub limits: Arc<WsLimits>,
     /// The agent's metrics.
     pub meter: Option<WsMeter>,
@@ -71,12 +74,26 @@ where
             session.limits.message_burst,
         ),
     };
-    let ended = connection.run(&session, &seat).await;
+    let (ended, turns) = connection.run(&session, &seat).await;
+    // Calls waiting on the client end as rejections the runtime hears; turns still in flight
+    // finish on their own (their frames go nowhere) so the runtime can close them properly.
+    session.tools.disconnect();
+    if !turns.is_empty() {
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(TURN_GRACE, turns.collect::<Vec<()>>()).await;
+        });
+    }
     if let Ended::WeClosed = ended {
         connection.await_close().await;
     }
     reader.abort();
 }
+
+/// How long turns in flight when the connection ends may take to wind down.
+const TURN_GRACE: Duration = Duration::from_secs(10);
+
+/// Turns in flight.
+type Turns = FuturesUnordered<BoxFuture<'static, ()>>;
 
 /// How the loop ended.
 enum Ended {
@@ -97,14 +114,19 @@ struct Connection<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Connection<W> {
-    async fn run(&mut self, session: &Session, seat: &Seat) -> Ended {
+    async fn run(&mut self, session: &Session, seat: &Seat) -> (Ended, Turns) {
+        let mut turns = Turns::new();
+        let ended = self.serve(session, seat, &mut turns).await;
+        (ended, turns)
+    }
+
+    async fn serve(&mut self, session: &Session, seat: &Seat, turns: &mut Turns) -> Ended {
         let connected = outbound::connected(&session.id, false, self.limits.max_message_bytes);
         if self.text(&connected).await.is_err() {
             return Ended::TheyClosed;
         }
         let (frames_tx, mut frames) = mpsc::channel::<Bytes>(FRAME_QUEUE);
         let sink = Sink::new(frames_tx, session.id.clone());
-        let mut turns = FuturesUnordered::new();
         let mut phases = seat.phases();
         let mut draining = false;
         let mut last_heard = Instant::now();
@@ -242,7 +264,8 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                     return None;
                 }
                 let turn = session
-                    .handler
+                    .conversation
+                    .clone()
                     .turn(Turn::from_message(&message), sink.clone());
                 let Some(meter) = &self.meter else {
                     return Some(Box::pin(async move {
@@ -257,11 +280,23 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                     measured.finish(turn.await == Outcome::Done);
                 }))
             }
-            ClientFrame::ToolResult(_)
-            | ClientFrame::ToolCallAck { .. }
-            | ClientFrame::ToolCallNack { .. } => {
-                self.refuse(sink, ErrorCode::InvalidMessage, "no pending tool call")
-                    .await;
+            ClientFrame::ToolResult(result) => {
+                let event = ToolEvent::Result {
+                    result: result.result.as_ref().map(|value| value.to_string()),
+                    error: result.error.map(|error| error.into_owned()),
+                };
+                self.deliver(sink, session, &result.call_id, event).await;
+                None
+            }
+            ClientFrame::ToolCallAck { call_id } => {
+                self.deliver(sink, session, &call_id, ToolEvent::Ack).await;
+                None
+            }
+            ClientFrame::ToolCallNack { call_id, reason } => {
+                let event = ToolEvent::Nack {
+                    reason: reason.into_owned(),
+                };
+                self.deliver(sink, session, &call_id, event).await;
                 None
             }
             ClientFrame::UploadRequest(_) => {
@@ -274,7 +309,18 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                 None
             }
             // The user ended the conversation on purpose: nothing to answer; the client closes.
-            ClientFrame::Hangup => None,
+            ClientFrame::Hangup => {
+                session.conversation.hangup();
+                None
+            }
+        }
+    }
+
+    /// Hands a client's word on a tool call to the call, or says there is no such call.
+    async fn deliver(&mut self, sink: &Sink, session: &Session, call_id: &str, event: ToolEvent) {
+        if !session.tools.deliver(call_id, event) {
+            self.refuse(sink, ErrorCode::InvalidMessage, "no pending tool call")
+                .await;
         }
     }
 

@@ -26,11 +26,13 @@ pub mod protocol;
 pub mod query;
 pub mod reader;
 pub mod subprotocol;
+pub mod tools;
 
-use handler::Handler;
+use handler::{Handler, SessionInfo};
 use hub::{Hub, Refusal};
 use origin::OriginPolicy;
 use query::Query;
+use tools::ClientTools;
 
 use crate::metrics::{Metrics, WsMeter};
 
@@ -184,7 +186,7 @@ impl Surface {
 
         let (mut parts, body) = request.into_parts();
         let selected = subprotocol::lift_bearer(&mut parts.headers);
-        let _identity = agent.auth.authenticate(&parts).await?;
+        let identity = agent.auth.authenticate(&parts).await?;
         let origin = parts.headers.get(ORIGIN).and_then(|v| v.to_str().ok());
         let host = parts
             .headers
@@ -211,9 +213,20 @@ impl Surface {
                     detail: format!("not a usable WebSocket handshake: {error}"),
                 }
             })?;
+        let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+        let tools = ClientTools::default();
+        let conversation = agent.handler.open(SessionInfo {
+            id: id.clone(),
+            agent: agent.name.clone(),
+            namespace: agent.namespace.clone(),
+            identity,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            tools: tools.clone(),
+        });
         let session = connection::Session {
-            id: Arc::from(uuid::Uuid::new_v4().to_string()),
-            handler: agent.handler.clone(),
+            id,
+            conversation,
+            tools,
             limits: self.limits.clone(),
             meter: served.meter.clone(),
         };

@@ -3,12 +3,13 @@
 //! demo_handler.go`); one thing differs on purpose: the greeting answers the words "hi", "hello"
 //! and "help", where Omnia's substring match also greets "this" or "nothing".
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
 use super::super::protocol::outbound::ToolCall;
-use super::{Gone, Handler, Outcome, Sink, Turn};
+use super::{Conversation, Gone, Handler, Outcome, SessionInfo, Sink, Turn};
 
 /// Omnia's demo answers, paced as in Omnia times `pace` (0: no delays, for tests).
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +31,13 @@ impl Handler for Demo {
         "demo"
     }
 
-    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome> {
+    fn open(&self, _: SessionInfo) -> Arc<dyn Conversation> {
+        Arc::new(*self)
+    }
+}
+
+impl Conversation for Demo {
+    fn turn(self: Arc<Self>, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome> {
         let pace = self.pace;
         Box::pin(async move { answer(&turn.text, &sink, pace).await.into() })
     }

@@ -2,7 +2,9 @@
 
 use futures_util::future::BoxFuture;
 
-use super::{Handler, Outcome, Sink, Turn};
+use std::sync::Arc;
+
+use super::{Conversation, Handler, Outcome, SessionInfo, Sink, Turn};
 
 /// Answers every turn with `done` `"Echo: " + text`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -13,7 +15,13 @@ impl Handler for Echo {
         "echo"
     }
 
-    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome> {
+    fn open(&self, _: SessionInfo) -> Arc<dyn Conversation> {
+        Arc::new(Echo)
+    }
+}
+
+impl Conversation for Echo {
+    fn turn(self: Arc<Self>, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome> {
         Box::pin(async move {
             // Omnia echoes `content` only; the turn's text also reads a text part, so a
             // parts-only message is echoed too.

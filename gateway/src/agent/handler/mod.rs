@@ -1,29 +1,58 @@
 //! What answers a turn: `spec.facade.handler` of an agent-mode AgentRuntime.
 //!
-//! A handler gets the turn's input and a [`Sink`] for the frames it answers with, and returns
-//! once the turn is over (after its `done` or `error`). The connection writes the frames, in
-//! order, and counts the turn as in flight until the handler returns.
+//! A handler opens a [`Conversation`] per connection. The conversation gets each turn's input
+//! and a [`Sink`] for the frames it answers with, and returns once the turn is over (after its
+//! `done` or `error`). The connection writes the frames, in order, and counts the turn as in
+//! flight until the conversation returns.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use omnia_middleware::auth::Identity;
 use tokio::sync::mpsc;
 
 use super::protocol::outbound::{self, ToolCall, Usage};
 use super::protocol::{ErrorCode, inbound};
+use super::tools::ClientTools;
 
 pub mod demo;
 pub mod echo;
+pub mod runtime;
 
-/// A handler of turns.
+/// A handler of an agent's connections.
 pub trait Handler: Send + Sync + 'static {
     /// The `handler` label of `omnia_agent_request_duration_seconds`: `echo`, `demo`, `runtime`.
     fn name(&self) -> &'static str;
 
+    /// The conversation of a new connection.
+    fn open(&self, session: SessionInfo) -> Arc<dyn Conversation>;
+}
+
+/// One connection's conversation.
+pub trait Conversation: Send + Sync + 'static {
     /// Runs one turn; the future ends when the turn has.
-    fn turn(&self, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome>;
+    fn turn(self: Arc<Self>, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome>;
+
+    /// The user ended the conversation on purpose (`hangup`).
+    fn hangup(&self) {}
+}
+
+/// What a conversation knows of its connection.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The session id the gateway minted (`connected.session_id`).
+    pub id: Arc<str>,
+    /// The agent and its namespace.
+    pub agent: String,
+    pub namespace: String,
+    /// Who authenticated, for the runtime's identity metadata.
+    pub identity: Identity,
+    /// A request id for the connection, carried to the runtime.
+    pub request_id: String,
+    /// The client-side tool calls waiting on this connection.
+    pub tools: ClientTools,
 }
 
 /// How a turn ended, for `omnia_agent_requests_total{status}`.
@@ -122,8 +151,13 @@ impl Sink {
             .await
     }
 
-    pub async fn error(&self, code: ErrorCode, message: &str) -> Result<(), Gone> {
-        self.send(outbound::error(&self.session_id, code, message, None))
+    pub async fn error(
+        &self,
+        code: ErrorCode,
+        message: &str,
+        details: Option<&str>,
+    ) -> Result<(), Gone> {
+        self.send(outbound::error(&self.session_id, code, message, details))
             .await
     }
 }
