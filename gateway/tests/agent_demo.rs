@@ -215,14 +215,24 @@ async fn shutdown_closes_idle_sockets_at_once_and_busy_ones_after_their_done() {
     assert_eq!(idle.closed().await, Some(1001));
     // Readiness turned before any socket was told to close, and stays so while draining.
     wait_for_readyz(health, StatusCode::SERVICE_UNAVAILABLE).await;
+    // A new turn is refused while draining; the one in flight goes on.
+    busy.send_text(r#"{"type":"message","content":"one more"}"#)
+        .await;
     let mut after = Vec::new();
     let code = loop {
         match busy.recv().await {
-            Received::Text(frame) => after.push(frame["type"].as_str().unwrap().to_owned()),
+            Received::Text(frame) => {
+                let kind = frame["type"].as_str().unwrap();
+                after.push(match frame["error"]["code"].as_str() {
+                    Some(code) => code.to_owned(),
+                    None => kind.to_owned(),
+                });
+            }
             Received::Close(code) => break code,
             other => panic!("unexpected {other:?}"),
         }
     };
+    assert!(after.iter().any(|k| k == "AGENT_UNAVAILABLE"), "{after:?}");
     assert_eq!(after.last().map(String::as_str), Some("done"), "{after:?}");
     assert_eq!(code, Some(1001));
     tokio::time::timeout(Duration::from_secs(10), stopping)

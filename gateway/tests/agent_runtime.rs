@@ -490,3 +490,41 @@ async fn the_runtime_dying_mid_turn_is_an_internal_error_and_the_next_turn_works
     let frames = say(&mut client, &spec, "back?").await;
     assert_eq!(last_done(&frames)["content"], "Mock answer to: \"back?\"");
 }
+
+#[tokio::test]
+async fn with_the_runtime_linked_in_a_turn_streams_without_any_socket_to_it() {
+    let spec = AsyncApi::load();
+    let yaml = mock_agent_yaml("");
+    let runtime =
+        omnia_runtime::Runtime::compile(&load(&yaml), omnia_runtime::RuntimeOptions::default())
+            .unwrap();
+    let options = Options {
+        embedded_runtime: Some(Arc::new(runtime)),
+        ..Options::default()
+    };
+    let gateway = TestGateway::start(&yaml, String::new(), options).await;
+    let (mut client, _) = connect(&gateway).await;
+
+    let frames = say(&mut client, &spec, "hello").await;
+
+    assert!(frames.len() > 2, "{frames:?}");
+    assert_eq!(
+        last_done(&frames)["content"],
+        "Hello! I am a mock assistant streaming this answer one word at a time."
+    );
+    let frames = say(&mut client, &spec, "where am I?").await;
+    let id = frames.last().unwrap()["tool_call"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client
+        .send_text(&format!(
+            r#"{{"type":"tool_call_nack","tool_call_nack":{{"call_id":"{id}","reason":"no"}}}}"#
+        ))
+        .await;
+    let frames = until_end(&mut client, &spec).await;
+    assert_eq!(
+        last_done(&frames)["content"],
+        "The get_location tool was not run: no."
+    );
+}
