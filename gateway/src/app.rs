@@ -52,6 +52,9 @@ pub struct GatewayOptions {
     pub ws: WsLimits,
     /// `handler: demo`'s delays, as a multiple of Omnia's (0: none).
     pub demo_pace: f64,
+    /// Open a `Converse` stream per WebSocket turn even when the runtime could keep one per
+    /// session (Omnia's facade does the former; for comparison).
+    pub converse_per_turn: bool,
     /// `dev` and `--embedded-runtime`: the mock provider's pause between streamed words.
     pub mock_stream_delay: Duration,
     /// Per-call deadline for `Invoke` (60 s by default).
@@ -378,6 +381,7 @@ async fn agent_specs(
                     .facade
                     .client_tool_timeout
                     .unwrap_or(options.ws.tool_result_timeout),
+                options.converse_per_turn,
             )),
         };
         let auth = auth_config::chain_for(agent, options)

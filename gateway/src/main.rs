@@ -169,6 +169,10 @@ struct Common {
     /// --embedded-runtime; a separate runtime takes its own flag).
     #[arg(long, env = "OMNIA_MOCK_STREAM_DELAY_MS", default_value_t = 0)]
     mock_stream_delay_ms: u64,
+    /// Open a runtime stream per WebSocket turn, as Omnia's facade does, even when the runtime
+    /// could serve the whole session on one (for comparing the two).
+    #[arg(long, env = "OMNIA_FACADE_WS_STREAM_PER_TURN", default_value_t = false)]
+    ws_stream_per_turn: bool,
     /// `handler: demo`'s delays as a multiple of Omnia's demo pacing (0 for none).
     #[arg(long, env = "OMNIA_DEMO_PACE", default_value_t = 1.0)]
     demo_pace: f64,
@@ -255,6 +259,7 @@ fn options(
         },
         facade_threads: common.facade_threads,
         demo_pace: common.demo_pace,
+        converse_per_turn: common.ws_stream_per_turn,
         mock_stream_delay: Duration::from_millis(common.mock_stream_delay_ms),
         ws: WsLimits {
             max_connections: common.ws_max_connections,

@@ -393,6 +393,23 @@ async fn a_runtime_without_multi_turn_streams_gets_a_stream_per_turn_and_ours_on
 }
 
 #[tokio::test]
+async fn stream_per_turn_opens_a_stream_per_turn_even_from_a_multi_turn_runtime() {
+    let spec = AsyncApi::load();
+    let (address, streams) = omnia_like(true).await;
+    let options = Options {
+        converse_per_turn: true,
+        ..Options::default()
+    };
+    let gateway = TestGateway::start(&mock_agent_yaml(""), address, options).await;
+    let (mut client, _) = connect(&gateway).await;
+    for n in 0..3 {
+        let frames = say(&mut client, &spec, &format!("n{n}")).await;
+        assert_eq!(last_done(&frames)["content"], format!("You said: n{n}"));
+    }
+    assert_eq!(streams.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
 async fn a_runtime_error_ends_the_turn_with_its_code_mapped_into_the_protocol() {
     let spec = AsyncApi::load();
     let (address, _) = omnia_like(true).await;

@@ -490,6 +490,8 @@ pub struct Options {
     pub ws: omnia_gateway::agent::WsLimits,
     /// `--demo-pace`: 0 (no delays) unless a test wants turns that take time.
     pub demo_pace: f64,
+    /// `--ws-stream-per-turn`.
+    pub converse_per_turn: bool,
     pub call_timeout: Duration,
     pub drain_timeout: Duration,
     pub allow_unauthenticated: bool,
@@ -515,6 +517,7 @@ impl Default for Options {
             facade_threads: 0,
             ws: omnia_gateway::agent::WsLimits::default(),
             demo_pace: 0.0,
+            converse_per_turn: false,
             embedded_runtime: None,
             call_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
@@ -561,6 +564,7 @@ impl TestGateway {
                 ws: options.ws.clone(),
                 demo_pace: options.demo_pace,
                 mock_stream_delay: Duration::ZERO,
+                converse_per_turn: options.converse_per_turn,
                 call_timeout: options.call_timeout,
                 drain_timeout: options.drain_timeout,
                 allow_unauthenticated: options.allow_unauthenticated,

@@ -38,16 +38,24 @@ pub struct Runtime {
     client: RuntimeClient,
     ack_timeout: Duration,
     result_timeout: Duration,
+    per_turn: bool,
 }
 
 impl Runtime {
     /// A handler calling `client`, giving clients `ack_timeout` to acknowledge a tool call and
-    /// `result_timeout` to answer it.
-    pub fn new(client: RuntimeClient, ack_timeout: Duration, result_timeout: Duration) -> Self {
+    /// `result_timeout` to answer it. With `per_turn`, every turn gets a stream of its own even
+    /// from a runtime that offers `multi_turn_stream` (Omnia's way; for comparison).
+    pub fn new(
+        client: RuntimeClient,
+        ack_timeout: Duration,
+        result_timeout: Duration,
+        per_turn: bool,
+    ) -> Self {
         Self {
             client,
             ack_timeout,
             result_timeout,
+            per_turn,
         }
     }
 }
@@ -64,6 +72,7 @@ impl Handler for Runtime {
             client: self.client.clone(),
             ack_timeout: self.ack_timeout,
             result_timeout: self.result_timeout,
+            per_turn: self.per_turn,
             link: Mutex::new(None),
         })
     }
@@ -76,6 +85,7 @@ struct RuntimeConversation {
     client: RuntimeClient,
     ack_timeout: Duration,
     result_timeout: Duration,
+    per_turn: bool,
     /// The open stream, if any; a turn holds it while it runs.
     link: Mutex<Option<Link>>,
 }
@@ -188,7 +198,8 @@ impl RuntimeConversation {
             };
             match frame.message {
                 Some(Message::RuntimeHello(hello)) => {
-                    link.multi_turn = hello.capabilities.iter().any(|c| c == MULTI_TURN_STREAM);
+                    link.multi_turn =
+                        !self.per_turn && hello.capabilities.iter().any(|c| c == MULTI_TURN_STREAM);
                 }
                 Some(Message::Chunk(chunk)) if !client_gone => {
                     let content = String::from_utf8_lossy(&chunk.content);
