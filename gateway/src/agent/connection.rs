@@ -1,8 +1,8 @@
 //! One WebSocket, from the `101` to the close: `connected`, then client frames in and handler
 //! frames out, the rate and in-flight limits, pings, and the close handshake.
 //!
-//! Two tasks per connection: the reader (reader.rs) and this one, which owns the write half and
-//! is the only writer, so frames go out whole and in the order they were queued.
+//! One task per connection, the only writer, so frames go out whole and in the order they were
+//! queued; it reads with the cancel-safe [`FrameReader`] in the same `select!` as the rest.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use super::handler::{Conversation, Outcome, Sink, Turn};
 use super::hub::Seat;
 use super::protocol::inbound::{self, ClientFrame};
 use super::protocol::{ErrorCode, outbound};
-use super::reader::{self, Inbound, close};
+use super::reader::{self, FrameReader, Inbound, close};
 use super::tools::{ClientTools, ToolEvent};
 use crate::connection::Phase;
 use crate::metrics::{Gauged, WsMeter};
@@ -54,18 +54,15 @@ where
     S: tokio::io::AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (read, write) = tokio::io::split(io);
-    // The read half of this pair is unused: the reader task reads through its own.
+    // The read half of this pair is unused: the frame reader reads the socket's own.
     let (_, write) = fastwebsockets::after_handshake_split(tokio::io::empty(), write, Role::Server);
-    let (events_tx, events) = mpsc::channel(8);
-    let reader = tokio::spawn(reader::run(
+    let mut input = Input {
+        reader: FrameReader::new(session.limits.max_message_bytes),
         read,
-        session.limits.max_message_bytes,
-        events_tx,
-    ));
+    };
     let _open = session.meter.as_ref().map(WsMeter::connection);
     let mut connection = Connection {
         write,
-        events,
         meter: session.meter.clone(),
         active: None,
         limits: session.limits.clone(),
@@ -74,7 +71,10 @@ where
             session.limits.message_burst,
         ),
     };
-    let (ended, turns) = connection.run(&session, &seat).await;
+    let mut turns = Turns::new();
+    let ended = connection
+        .serve(&session, &seat, &mut input, &mut turns)
+        .await;
     // Calls waiting on the client end as rejections the runtime hears; turns still in flight
     // finish on their own (their frames go nowhere) so the runtime can close them properly.
     session.tools.disconnect();
@@ -83,10 +83,38 @@ where
             let _ = tokio::time::timeout(TURN_GRACE, turns.collect::<Vec<()>>()).await;
         });
     }
-    if let Ended::WeClosed = ended {
-        connection.await_close().await;
+    match ended {
+        Ended::WeClosed => input.await_close().await,
+        Ended::Violated => reader::linger(&mut input.read).await,
+        Ended::TheyClosed => {}
     }
-    reader.abort();
+}
+
+/// The read side: the socket's read half and the frames being parsed from it.
+struct Input<R> {
+    reader: FrameReader,
+    read: R,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> Input<R> {
+    async fn next(&mut self) -> Inbound {
+        self.reader.next(&mut self.read).await
+    }
+
+    /// After the gateway's close frame: waits briefly for the client's close (or its going away).
+    async fn await_close(&mut self) {
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            loop {
+                if matches!(
+                    self.next().await,
+                    Inbound::Close(_) | Inbound::Gone | Inbound::Violation { .. }
+                ) {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
 }
 
 /// How long turns in flight when the connection ends may take to wind down.
@@ -99,13 +127,14 @@ type Turns = FuturesUnordered<BoxFuture<'static, ()>>;
 enum Ended {
     /// The gateway sent a close frame; the client's answer may still come.
     WeClosed,
+    /// The gateway closed for a protocol violation; what the client still sends is dropped.
+    Violated,
     /// The client closed, or is gone.
     TheyClosed,
 }
 
 struct Connection<W> {
     write: WebSocketWrite<W>,
-    events: mpsc::Receiver<Inbound>,
     meter: Option<WsMeter>,
     /// Held from the session's first turn on: `omnia_agent_sessions_active`.
     active: Option<Gauged>,
@@ -114,13 +143,13 @@ struct Connection<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Connection<W> {
-    async fn run(&mut self, session: &Session, seat: &Seat) -> (Ended, Turns) {
-        let mut turns = Turns::new();
-        let ended = self.serve(session, seat, &mut turns).await;
-        (ended, turns)
-    }
-
-    async fn serve(&mut self, session: &Session, seat: &Seat, turns: &mut Turns) -> Ended {
+    async fn serve<R: tokio::io::AsyncRead + Unpin>(
+        &mut self,
+        session: &Session,
+        seat: &Seat,
+        input: &mut Input<R>,
+        turns: &mut Turns,
+    ) -> Ended {
         let connected = outbound::connected(&session.id, false, self.limits.max_message_bytes);
         if self.text(&connected).await.is_err() {
             return Ended::TheyClosed;
@@ -154,8 +183,7 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                         return self.close(close::GOING_AWAY, "server shutdown").await;
                     }
                 }
-                event = self.events.recv() => {
-                    let Some(event) = event else { return Ended::TheyClosed };
+                event = input.next() => {
                     if let (Some(meter), Inbound::Text(_) | Inbound::Binary(_)) = (&self.meter, &event) {
                         meter.received();
                     }
@@ -183,10 +211,7 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                         }
                         Inbound::Violation { code, reason } => {
                             let _ = self.close(code, reason).await;
-                            // The reader keeps reading (and dropping) for a moment so the close
-                            // frame is not lost to a reset; nothing more is expected from it.
-                            tokio::time::sleep(reader::LINGER).await;
-                            return Ended::TheyClosed;
+                            return Ended::Violated;
                         }
                         Inbound::Gone => return Ended::TheyClosed,
                     }
@@ -348,21 +373,6 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
     async fn close(&mut self, code: u16, reason: &str) -> Ended {
         let _ = self.frame(Frame::close(code, reason.as_bytes())).await;
         Ended::WeClosed
-    }
-
-    /// After the gateway's close frame: waits briefly for the client's close (or its going away).
-    async fn await_close(&mut self) {
-        let _ = tokio::time::timeout(CLOSE_WAIT, async {
-            while let Some(event) = self.events.recv().await {
-                if matches!(
-                    event,
-                    Inbound::Close(_) | Inbound::Gone | Inbound::Violation { .. }
-                ) {
-                    return;
-                }
-            }
-        })
-        .await;
     }
 }
 
