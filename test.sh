@@ -18,12 +18,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# The side-by-side comparison's smoke run (a second per target, debug binaries): proves
-# loadtest/compare still works; it measures nothing.
+# The side-by-side comparison's and the agent numbers' smoke runs (seconds, debug binaries):
+# prove loadtest/compare and loadtest/agents still work; they measure nothing.
 if [ $# -eq 0 ]; then
   cargo build --workspace --locked --bins --examples
   python3 loadtest/compare --smoke --profile debug --no-build --no-pin >/dev/null
   echo "test.sh: loadtest/compare smoke run ok" >&2
+  python3 loadtest/agents --smoke --profile debug --no-build --no-pin >/dev/null
+  echo "test.sh: loadtest/agents smoke run ok" >&2
 fi
 
 cargo test --workspace --locked "$@"
