@@ -289,6 +289,8 @@ async fn a_client_that_leaves_mid_tool_call_is_a_rejection_the_runtime_finishes_
 struct OmniaLike {
     multi_turn: bool,
     streams: Arc<AtomicUsize>,
+    /// The metadata of the last stream opened.
+    metadata: Arc<parking_lot::Mutex<Option<tonic::metadata::MetadataMap>>>,
 }
 
 #[tonic::async_trait]
@@ -300,6 +302,7 @@ impl RuntimeService for OmniaLike {
         request: tonic::Request<tonic::Streaming<ClientMessage>>,
     ) -> Result<tonic::Response<Self::ConverseStream>, tonic::Status> {
         self.streams.fetch_add(1, Ordering::SeqCst);
+        *self.metadata.lock() = Some(request.metadata().clone());
         let mut inbound = request.into_inner();
         let (out, frames) = mpsc::channel(8);
         let capabilities = if self.multi_turn {
@@ -356,11 +359,17 @@ impl RuntimeService for OmniaLike {
 }
 
 async fn omnia_like(multi_turn: bool) -> (String, Arc<AtomicUsize>) {
-    let streams = Arc::new(AtomicUsize::new(0));
+    let (address, service) = omnia_like_service(multi_turn).await;
+    (address, service.streams)
+}
+
+async fn omnia_like_service(multi_turn: bool) -> (String, OmniaLike) {
     let service = OmniaLike {
         multi_turn,
-        streams: streams.clone(),
+        streams: Arc::new(AtomicUsize::new(0)),
+        metadata: Arc::default(),
     };
+    let returned = service.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(
@@ -370,7 +379,7 @@ async fn omnia_like(multi_turn: bool) -> (String, Arc<AtomicUsize>) {
             std::future::pending(),
         ),
     );
-    (address, streams)
+    (address, returned)
 }
 
 #[tokio::test]
@@ -407,6 +416,37 @@ async fn stream_per_turn_opens_a_stream_per_turn_even_from_a_multi_turn_runtime(
         assert_eq!(last_done(&frames)["content"], format!("You said: n{n}"));
     }
     assert_eq!(streams.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn the_stream_carries_the_sessions_identity_and_never_the_bearer_token() {
+    let spec = AsyncApi::load();
+    let (address, runtime) = omnia_like_service(true).await;
+    let gateway = TestGateway::start(&mock_agent_yaml(""), address, Options::default()).await;
+    let mut client = Client::connect(
+        gateway.facade,
+        "/ws?agent=mock-agent&workspace=team-a",
+        &[("authorization", "Bearer some-token")],
+    )
+    .await;
+    let session = client.json().await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    say(&mut client, &spec, "hi").await;
+
+    let metadata = runtime
+        .metadata
+        .lock()
+        .clone()
+        .expect("a stream was opened");
+    let get = |key: &str| metadata.get(key).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(get("x-omnia-agent-name").as_deref(), Some("mock-agent"));
+    assert_eq!(get("x-omnia-namespace").as_deref(), Some("default"));
+    assert_eq!(get("x-omnia-session-id"), Some(session));
+    assert_eq!(get("x-omnia-workspace").as_deref(), Some("team-a"));
+    assert!(get("x-omnia-request-id").is_some());
+    assert_eq!(get("authorization"), None);
 }
 
 #[tokio::test]

@@ -221,6 +221,80 @@ async fn dev_serves_the_embedded_examples_and_exits_zero_on_sigterm() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_websocket_turn_in_flight_finish_then_closes_it_with_1001() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut process = Process::spawn(
+        Command::new(BIN)
+            .args([
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--health-listen",
+                "127.0.0.1:0",
+                "--internal-listen",
+                "127.0.0.1:0",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demo-agent"),
+            ])
+            // Omnia's own pacing: the password answer takes about a second.
+            .env("OMNIA_DEMO_PACE", "1")
+            .stdout(Stdio::piped()),
+        dir.path().join("stderr.log"),
+    );
+    let stdout = process.child.stdout.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let url = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.recv().await {
+            if let Some(url) = line.trim().strip_prefix("ws://") {
+                return url.to_owned();
+            }
+        }
+        panic!(
+            "dev exited without printing a ws:// URL; stderr:\n{}",
+            process.stderr()
+        );
+    })
+    .await
+    .expect("dev never printed the demo agent's ws:// URL");
+    let (authority, path) = url.split_at(url.find('/').unwrap());
+    let facade: SocketAddr = authority.parse().unwrap();
+    let mut client = support::ws::Client::connect(facade, path, &[]).await;
+    assert_eq!(client.json().await["type"], "connected");
+    client
+        .send_text(r#"{"type":"message","content":"How do I reset my password?"}"#)
+        .await;
+    assert_eq!(client.json().await["type"], "chunk");
+
+    process.terminate();
+
+    let mut after = Vec::new();
+    let code = loop {
+        match client.recv().await {
+            support::ws::Received::Text(frame) => {
+                after.push(frame["type"].as_str().unwrap().to_owned());
+            }
+            support::ws::Received::Close(code) => break code,
+            other => panic!("unexpected {other:?} before the close"),
+        }
+    };
+    assert_eq!(after.last().map(String::as_str), Some("done"), "{after:?}");
+    assert_eq!(code, Some(1001));
+    let status = process.wait().await;
+    assert!(
+        status.success(),
+        "exit {status}; stderr:\n{}",
+        process.stderr()
+    );
+}
+
 async fn start_up_failure(yaml: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = write_manifest(dir.path(), "broken.yaml", yaml);

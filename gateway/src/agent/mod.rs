@@ -221,6 +221,7 @@ impl Surface {
             namespace: agent.namespace.clone(),
             identity,
             request_id: uuid::Uuid::new_v4().to_string(),
+            workspace: query.workspace.clone(),
             tools: tools.clone(),
         });
         let session = connection::Session {

@@ -51,6 +51,8 @@ pub struct SessionInfo {
     pub identity: Identity,
     /// A request id for the connection, carried to the runtime.
     pub request_id: String,
+    /// The Workspace the client named (`?workspace=`), carried to the runtime.
+    pub workspace: Option<String>,
     /// The client-side tool calls waiting on this connection.
     pub tools: ClientTools,
 }

@@ -337,6 +337,9 @@ fn metadata(session: &SessionInfo) -> MetadataMap {
     put("x-omnia-namespace", &session.namespace);
     put("x-omnia-session-id", &session.id);
     put("x-omnia-request-id", &session.request_id);
+    if let Some(workspace) = &session.workspace {
+        put("x-omnia-workspace", workspace);
+    }
     for (key, value) in session.identity.runtime_metadata() {
         put(&key, value);
     }
