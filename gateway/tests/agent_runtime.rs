@@ -471,11 +471,13 @@ async fn a_runtime_error_ends_the_turn_with_its_code_mapped_into_the_protocol() 
 // The runtime's connection cut mid-turn
 // ---------------------------------------------------------------------------------------------
 
-/// A TCP relay to a runtime whose connections can be cut, as when the runtime's process dies,
-/// and which accepts again afterwards, as when it comes back.
+/// A TCP relay to a runtime that can go down, as when the runtime's process dies (open
+/// connections are cut, new ones are closed at once), and come back.
 struct Relay {
     address: std::net::SocketAddr,
+    /// Bumped to cut the open connections.
     cut: tokio::sync::watch::Sender<u64>,
+    up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Relay {
@@ -483,8 +485,14 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let accepting = up.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
                 let mut cuts = cuts.clone();
                 cuts.borrow_and_update();
                 tokio::spawn(async move {
@@ -498,12 +506,18 @@ impl Relay {
                 });
             }
         });
-        Self { address, cut }
+        Self { address, cut, up }
     }
 
-    /// Drops every open connection.
-    fn cut(&self) {
+    /// The runtime dies: open connections are cut, new ones refused.
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
         self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// The runtime is back.
+    fn back(&self) {
+        self.up.store(true, Ordering::SeqCst);
     }
 }
 
@@ -535,7 +549,7 @@ async fn the_runtime_dying_mid_turn_is_an_internal_error_and_the_next_turn_works
         .send_text(r#"{"type":"message","content":"hello"}"#)
         .await;
     assert_eq!(client.json().await["type"], "chunk");
-    relay.cut();
+    relay.down();
 
     // Within the client's patience (10 s), far below the 120 s a silent runtime is given: the
     // broken connection is noticed, not waited out.
@@ -543,7 +557,11 @@ async fn the_runtime_dying_mid_turn_is_an_internal_error_and_the_next_turn_works
     let error = frames.last().unwrap();
     assert_eq!(error["type"], "error", "{frames:?}");
     assert_eq!(error["error"]["code"], "INTERNAL_ERROR");
+    // While it is down, turns fail the same way, and the connection stays open.
+    let frames = say(&mut client, &spec, "anyone?").await;
+    assert_eq!(frames.last().unwrap()["error"]["code"], "INTERNAL_ERROR");
 
+    relay.back();
     let frames = say(&mut client, &spec, "back?").await;
     assert_eq!(last_done(&frames)["content"], "Mock answer to: \"back?\"");
 }
