@@ -340,3 +340,96 @@ async fn a_stream_closed_while_a_tool_call_waits_ends_the_turn_quietly() {
     again.say("hello").await;
     assert_eq!(done(&again.turn().await).0, "Hello there, how can I help?");
 }
+
+/// Sends raw bytes as `ClientMessage`s and decodes `ServerMessage`s: how a peer with a broken
+/// encoder looks to the runtime.
+#[derive(Clone, Copy)]
+struct RawCodec;
+
+struct RawEncoder;
+struct ServerDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = bytes::Bytes;
+    type Decode = ServerMessage;
+    type Encoder = RawEncoder;
+    type Decoder = ServerDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> ServerDecoder {
+        ServerDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for ServerDecoder {
+    type Item = ServerMessage;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<ServerMessage>, tonic::Status> {
+        use prost::Message as _;
+        ServerMessage::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn a_message_that_does_not_decode_gets_an_error_frame_not_a_transport_failure() {
+    let config = omnia_api::load_str("converse test", MANIFESTS).unwrap();
+    let runtime = Runtime::compile(&config, RuntimeOptions::default()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(omnia_runtime::serve(
+        runtime,
+        listener,
+        std::future::pending(),
+    ));
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    // Field 2 (content) as a length-delimited field claiming 100 bytes that are not there.
+    let broken = bytes::Bytes::from_static(&[0x12, 0x64, b'h', b'i']);
+    let mut request = Request::new(tokio_stream::iter([broken]));
+    request
+        .metadata_mut()
+        .insert("x-omnia-agent-name", "chat".parse().unwrap());
+    let path = "/omnia.runtime.v1.RuntimeService/Converse".parse().unwrap();
+
+    let mut frames = grpc
+        .streaming(request, path, RawCodec)
+        .await
+        .expect("the stream is accepted")
+        .into_inner();
+
+    let mut messages = Vec::new();
+    while let Some(frame) = tokio::time::timeout(PATIENCE, frames.next()).await.unwrap() {
+        messages.push(frame.expect("no transport failure").message.unwrap());
+    }
+    assert!(
+        matches!(messages[0], Message::RuntimeHello(_)),
+        "{messages:?}"
+    );
+    assert_eq!(error_code(&messages[1]), "INVALID_MESSAGE");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+}
