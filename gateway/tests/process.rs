@@ -37,6 +37,22 @@ impl Process {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// The process's stdout, line by line. A thread drains it for the whole life of the process,
+    /// so the process can never block on a full pipe or fail writing to a closed one.
+    fn stdout_lines(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let stdout = self.child.stdout.take().expect("stdout is piped");
+        let (lines_tx, lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        lines
+    }
+
     /// Sends a real SIGTERM.
     fn terminate(&self) {
         let status = Command::new("kill")
@@ -169,18 +185,7 @@ async fn dev_serves_the_embedded_examples_and_exits_zero_on_sigterm() {
             .stdout(Stdio::piped()),
         dir.path().join("stderr.log"),
     );
-    // Drain stdout on a thread for the whole life of the process, so it can never block on a
-    // full pipe or fail writing to a closed one.
-    let stdout = process.child.stdout.take().unwrap();
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let mut lines = process.stdout_lines();
     let wanted = format!("/functions/{ECHO} ");
     let url = tokio::time::timeout(PATIENCE, async {
         while let Some(line) = lines.recv().await {
@@ -241,16 +246,7 @@ async fn sigterm_lets_a_websocket_turn_in_flight_finish_then_closes_it_with_1001
             .stdout(Stdio::piped()),
         dir.path().join("stderr.log"),
     );
-    let stdout = process.child.stdout.take().unwrap();
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let mut lines = process.stdout_lines();
     let url = tokio::time::timeout(PATIENCE, async {
         while let Some(line) = lines.recv().await {
             if let Some(url) = line.trim().strip_prefix("ws://") {
