@@ -8,9 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Services and tools the tests use; each is installed only when missing.
-# (Later suites add redis-server and S3/Azure/GCS emulators here.)
+# (Later suites add S3/Azure/GCS emulators here.) The context-store tests start their own
+# redis-server processes on loopback ports and stop them.
 need_apt=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -60,8 +60,10 @@ pub async fn run(
     let runtime_options = RuntimeOptions {
         dev: true,
         mock_stream_delay: options.mock_stream_delay,
+        ..Default::default()
     };
     let runtime = Runtime::compile(&config, runtime_options).map_err(|e| e.to_string())?;
+    runtime.connect().await.map_err(|e| e.to_string())?;
     let runtime_listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot bind the in-process runtime: {e}"))?;

@@ -327,8 +327,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let runtime_options = omnia_runtime::RuntimeOptions {
                     dev: false,
                     mock_stream_delay: options.mock_stream_delay,
+                    ..Default::default()
                 };
                 let runtime = omnia_runtime::Runtime::compile(&resolved, runtime_options)
+                    .map_err(|e| format!("embedded runtime: {e}"))?;
+                runtime
+                    .connect()
+                    .await
                     .map_err(|e| format!("embedded runtime: {e}"))?;
                 options.embedded_runtime = Some(std::sync::Arc::new(runtime));
             }

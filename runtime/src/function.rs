@@ -54,6 +54,9 @@ pub enum CompileError {
     /// The provider could not be built.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The context store (`spec.session` / `spec.context`) cannot be built.
+    #[error("context store: {0}")]
+    Store(String),
 }
 
 /// Why one invocation failed.

@@ -53,8 +53,8 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// The gRPC metadata key that names the agent an `Invoke` is for.
 pub const AGENT_NAME_METADATA: &str = "x-omnia-agent-name";
 
-/// How the runtime treats providers it cannot run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How the runtime treats providers it cannot run, and how much conversation it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeOptions {
     /// Dev mode: a provider this build cannot call (an LLM without credentials, or not yet
     /// supported) is replaced by the mock provider instead of failing start-up.
@@ -62,6 +62,23 @@ pub struct RuntimeOptions {
     /// How long the mock provider pauses between the words it streams in a conversation
     /// (zero: no pause), so streaming can be watched and measured with no API key.
     pub mock_stream_delay: std::time::Duration,
+    /// Messages kept per session, and bytes per message, by every context store.
+    pub context_limits: context::Limits,
+    /// Bytes of histories an in-memory context store holds (least recently used go first).
+    pub context_memory_bytes: u64,
+}
+
+impl Default for RuntimeOptions {
+    /// Not dev mode, no streaming pause, 1,000 messages of 256 KiB kept per session, 256 MiB of
+    /// histories per in-memory store.
+    fn default() -> Self {
+        Self {
+            dev: false,
+            mock_stream_delay: std::time::Duration::ZERO,
+            context_limits: context::Limits::default(),
+            context_memory_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 /// Why the runtime could not start or stopped with an error.
@@ -91,6 +108,14 @@ pub enum RuntimeError {
         first: PathBuf,
         /// Where the second one came from.
         second: PathBuf,
+    },
+    /// An agent's context store cannot be used.
+    #[error("AgentRuntime `{agent}`: {source}")]
+    Store {
+        /// The AgentRuntime's name.
+        agent: String,
+        /// Why.
+        source: context::StoreError,
     },
     /// The listener could not be set up.
     #[error("the runtime's listener failed: {0}")]
@@ -155,12 +180,13 @@ impl Runtime {
             if conversations.contains_key(&agent.name) {
                 continue;
             }
-            let conversation = Conversation::compile(agent, options.dev, options.mock_stream_delay)
-                .map_err(|source| RuntimeError::Function {
+            let conversation = Conversation::compile(agent, &options).map_err(|source| {
+                RuntimeError::Function {
                     agent: agent.name.clone(),
                     file: agent.source.clone(),
                     source: Box::new(source),
-                })?;
+                }
+            })?;
             conversation_order.push(agent.name.clone());
             conversations.insert(agent.name.clone(), Arc::new(conversation));
         }
@@ -187,6 +213,27 @@ impl Runtime {
             .order
             .iter()
             .filter_map(|name| self.inner.by_name.get(name).map(|f| &f.info))
+    }
+
+    /// Connects every context store that lives outside the process (Redis), so bad credentials
+    /// or an unreachable store stop start-up instead of the first turn.
+    ///
+    /// # Errors
+    /// The first store that cannot be used, naming its agent and Secret.
+    pub async fn connect(&self) -> Result<(), RuntimeError> {
+        for name in &self.inner.conversation_order {
+            if let Some(conversation) = self.inner.conversations.get(name) {
+                conversation
+                    .store
+                    .check()
+                    .await
+                    .map_err(|error| RuntimeError::Store {
+                        agent: name.clone(),
+                        source: error,
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     /// The agent-mode agents served, in manifest order.

@@ -52,6 +52,16 @@ struct Cli {
     /// Milliseconds the mock provider pauses between the words it streams in a conversation.
     #[arg(long, env = "OMNIA_MOCK_STREAM_DELAY_MS", default_value_t = 0)]
     mock_stream_delay_ms: u64,
+    /// Messages a context store keeps per session; the oldest go first.
+    #[arg(long, env = "OMNIA_CONTEXT_MAX_MESSAGES", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    context_max_messages: u64,
+    /// Bytes of text a context store keeps per message; a longer one is cut.
+    #[arg(long, env = "OMNIA_CONTEXT_MAX_MESSAGE_BYTES", default_value_t = 256 * 1024)]
+    context_max_message_bytes: usize,
+    /// Bytes of histories each in-memory context store holds (least recently used go first).
+    #[arg(long, env = "OMNIA_CONTEXT_MEMORY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    context_memory_bytes: u64,
 }
 
 fn main() -> ExitCode {
@@ -80,8 +90,15 @@ async fn run(cli: Cli) -> Result<(), String> {
     let options = RuntimeOptions {
         dev: cli.dev,
         mock_stream_delay: std::time::Duration::from_millis(cli.mock_stream_delay_ms),
+        context_limits: omnia_runtime::context::Limits {
+            max_messages: usize::try_from(cli.context_max_messages).unwrap_or(usize::MAX),
+            max_message_bytes: cli.context_max_message_bytes,
+        },
+        context_memory_bytes: cli.context_memory_bytes,
     };
     let runtime = Runtime::compile(&config, options).map_err(|e| e.to_string())?;
+    // Redis-backed context stores are connected now: bad credentials stop start-up here.
+    runtime.connect().await.map_err(|e| e.to_string())?;
     let mut served = 0;
     for function in runtime.functions() {
         served += 1;

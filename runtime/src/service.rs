@@ -84,7 +84,27 @@ impl RuntimeService for Runtime {
         &self,
         _request: Request<HealthRequest>,
     ) -> Result<Response<HealthResponse>, Status> {
-        Ok(Response::new(self.inner.health.clone()))
+        let mut health = self.inner.health.clone();
+        // The compiled part cannot change; a context store outside the process can go away.
+        for name in &self.inner.conversation_order {
+            let Some(conversation) = self.inner.conversations.get(name) else {
+                continue;
+            };
+            let checked = tokio::time::timeout(STORE_CHECK, conversation.store.check()).await;
+            let failure = match checked {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!(
+                    "{} did not answer within {} ms",
+                    conversation.store.describe(),
+                    STORE_CHECK.as_millis()
+                ),
+            };
+            health.healthy = false;
+            health.status = format!("agent `{name}`: {failure}");
+            break;
+        }
+        Ok(Response::new(health))
     }
 
     async fn has_conversation(
@@ -170,6 +190,9 @@ impl Runtime {
         }
     }
 }
+
+/// How long `Health` waits for a context store's answer (the gateway's probe gives it 1 s).
+const STORE_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Frames of a conversation buffered toward the transport.
 const FRAMES: usize = 32;

@@ -8,11 +8,11 @@
 mod stream;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use omnia_api::Agent;
+use omnia_api::{Agent, SessionStore};
 
-use crate::context::{ContextStore, MemoryStore};
+use crate::RuntimeOptions;
+use crate::context::{ContextStore, LazyRedis, MemoryStore};
 use crate::function::CompileError;
 use crate::pack;
 use crate::provider::{self, Parameters, Provider, StandIn};
@@ -39,23 +39,59 @@ pub(crate) struct Conversation {
     templates: PromptTemplates,
     parameters: Parameters,
     provider: Arc<dyn Provider>,
-    store: Arc<dyn ContextStore>,
+    pub(crate) store: Arc<dyn ContextStore>,
+}
+
+/// The context store `spec.session` (or `spec.context`) asks for.
+fn store(agent: &Agent, options: &RuntimeOptions) -> Result<Arc<dyn ContextStore>, CompileError> {
+    let session = &agent.session;
+    let limits = options.context_limits;
+    match session.kind {
+        SessionStore::Memory => Ok(Arc::new(MemoryStore::new(
+            session.ttl,
+            options.context_memory_bytes,
+            limits,
+        ))),
+        SessionStore::Redis => {
+            let secret = session.store_ref.clone().unwrap_or_default();
+            match &session.store_url {
+                Some(url) => Ok(Arc::new(LazyRedis::new(
+                    url.clone(),
+                    secret,
+                    session.ttl,
+                    limits,
+                ))),
+                None => Err(CompileError::Store(if secret.is_empty() {
+                    "a redis context store needs `storeRef` naming the Secret that holds its URL"
+                        .to_owned()
+                } else {
+                    format!("the Secret `{secret}` that should hold the Redis URL was not found")
+                })),
+            }
+        }
+        SessionStore::Postgres => Err(CompileError::Store(
+            "a postgres context store is not supported by this build: use memory or redis"
+                .to_owned(),
+        )),
+    }
 }
 
 impl Conversation {
     /// Validates the agent's pack, compiles its templates, builds its provider (the mock
-    /// pausing `stream_delay` between streamed words) and its in-memory context store.
-    pub(crate) fn compile(
-        agent: &Agent,
-        dev: bool,
-        stream_delay: Duration,
-    ) -> Result<Self, CompileError> {
+    /// pausing `options.mock_stream_delay` between streamed words) and its context store.
+    pub(crate) fn compile(agent: &Agent, options: &RuntimeOptions) -> Result<Self, CompileError> {
         let pack = pack::load(&agent.pack.document).map_err(|source| CompileError::Pack {
             pack: agent.pack.name.clone(),
             origin: agent.pack.origin.clone(),
             source,
         })?;
-        let built = provider::build_with(&agent.provider, dev, None, stream_delay)?;
+        let built = provider::build_with(
+            &agent.provider,
+            options.dev,
+            None,
+            options.mock_stream_delay,
+        )?;
+        let store = store(agent, options)?;
         Ok(Self {
             info: ConversationInfo {
                 name: agent.name.clone(),
@@ -68,7 +104,7 @@ impl Conversation {
             templates: PromptTemplates::compile(&pack),
             parameters: pack.prompt.parameters.or(agent.provider.defaults.into()),
             provider: built.provider,
-            store: Arc::new(MemoryStore::new(agent.session.ttl)),
+            store,
         })
     }
 

@@ -176,23 +176,34 @@ impl Session {
                     return self
                         .error(
                             code::INTERNAL_ERROR,
-                            "the conversation history is unavailable",
+                            format!("the conversation history is unavailable: {error}"),
                         )
                         .await;
                 }
             },
         };
         let before = history.len();
-        history.push(ChatMessage::User(text));
+        history.push(ChatMessage::User { content: text });
         let ended = self.answer(&system, &mut history, inbound).await;
         let outcome = match ended {
-            Ok((answer, usage)) => {
-                if let Err(error) = self.agent.store.append(session, &history[before..]).await {
-                    tracing::warn!(agent = %self.agent.info.name, %error, "saving the turn failed");
+            Ok((answer, usage)) => match self.agent.store.append(session, &history[before..]).await
+            {
+                Ok(()) => {
+                    self.send(ServerMessage::done(Utf8Bytes::from(answer), wire(usage)))
+                        .await
                 }
-                self.send(ServerMessage::done(Utf8Bytes::from(answer), wire(usage)))
+                // A turn the store did not keep is not confirmed with `done`: the client learns
+                // it failed, and the next turn starts from what the store holds.
+                Err(error) => {
+                    history.truncate(before);
+                    tracing::warn!(agent = %self.agent.info.name, %error, "saving the turn failed");
+                    self.error(
+                        code::INTERNAL_ERROR,
+                        format!("the turn could not be saved: {error}"),
+                    )
                     .await
-            }
+                }
+            },
             Err(TurnError::Closed) => Err(Closed),
             Err(TurnError::Provider(error)) => {
                 // The failed turn is not kept: the next one starts from the history before it.
@@ -254,7 +265,7 @@ impl Session {
             usage = add(usage, end.usage);
             answer.push_str(&end.text);
             if !end.text.is_empty() {
-                history.push(ChatMessage::Assistant(end.text));
+                history.push(ChatMessage::Assistant { content: end.text });
             }
             let Some(call) = end.tool_call else {
                 return Ok((answer, usage));

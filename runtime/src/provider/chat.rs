@@ -2,17 +2,20 @@
 //! pieces, and the model may stop to ask for a client-side tool call.
 
 use omnia_proto::Utf8Bytes;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{Parameters, Usage};
 
-/// One entry of a conversation's history.
-#[derive(Debug, Clone, PartialEq)]
+/// One entry of a conversation's history. Stored as JSON (`{"role": "user", "content": ...}`)
+/// by the context stores that keep histories outside the process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
 pub enum ChatMessage {
     /// What the user said.
-    User(String),
+    User { content: String },
     /// What the model answered.
-    Assistant(String),
+    Assistant { content: String },
     /// The model asked for a tool call, which the client was given to run.
     ToolCall(ToolCallRequest),
     /// What became of a tool call: the client's result, or why it did not run.
@@ -24,7 +27,7 @@ pub enum ChatMessage {
 }
 
 /// A tool call the model asks for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallRequest {
     pub id: String,
     pub name: String,
@@ -37,7 +40,8 @@ pub struct ToolCallRequest {
 }
 
 /// How a client-side tool call ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ToolOutcome {
     /// The client ran it; its result as JSON text.
     Result(String),
@@ -60,7 +64,7 @@ impl ChatRequest<'_> {
             .iter()
             .rev()
             .find_map(|m| match m {
-                ChatMessage::User(text) => Some(text.as_str()),
+                ChatMessage::User { content } => Some(content.as_str()),
                 _ => None,
             })
             .unwrap_or("")
@@ -72,14 +76,21 @@ impl ChatRequest<'_> {
             + self
                 .history
                 .iter()
-                .map(|m| match m {
-                    ChatMessage::User(text) | ChatMessage::Assistant(text) => text.len(),
-                    ChatMessage::ToolCall(call) => call.name.len() + call.arguments_json.len(),
-                    ChatMessage::ToolResult { outcome, .. } => match outcome {
-                        ToolOutcome::Result(text) | ToolOutcome::Rejected(text) => text.len(),
-                    },
-                })
+                .map(ChatMessage::text_len)
                 .sum::<usize>()
+    }
+}
+
+impl ChatMessage {
+    /// Bytes of text the message carries.
+    pub fn text_len(&self) -> usize {
+        match self {
+            ChatMessage::User { content } | ChatMessage::Assistant { content } => content.len(),
+            ChatMessage::ToolCall(call) => call.name.len() + call.arguments_json.len(),
+            ChatMessage::ToolResult { outcome, .. } => match outcome {
+                ToolOutcome::Result(text) | ToolOutcome::Rejected(text) => text.len(),
+            },
+        }
     }
 }
 

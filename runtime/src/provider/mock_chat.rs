@@ -107,17 +107,23 @@ mod tests {
         let scenarios = [greet, weather];
         let all = || scenarios.iter().map(|(w, o)| (w.as_ref(), o));
 
-        let hello = [ChatMessage::User("hello".into())];
+        let hello = [ChatMessage::User {
+            content: "hello".into(),
+        }];
         assert_eq!(
             answer(all(), &request(&hello)),
             Answer::Text("Hi {{input.content}}!".into())
         );
-        let other = [ChatMessage::User("what?".into())];
+        let other = [ChatMessage::User {
+            content: "what?".into(),
+        }];
         assert_eq!(
             answer(all(), &request(&other)),
             Answer::Text("Mock answer to: \"what?\"".into())
         );
-        let located = [ChatMessage::User("where am I?".into())];
+        let located = [ChatMessage::User {
+            content: "where am I?".into(),
+        }];
         let Answer::ToolCall(call) = answer(all(), &request(&located)) else {
             panic!("no tool call");
         };
@@ -136,7 +142,9 @@ mod tests {
             categories: vec![],
         };
         let mut history = vec![
-            ChatMessage::User("where am I?".into()),
+            ChatMessage::User {
+                content: "where am I?".into(),
+            },
             ChatMessage::ToolCall(call),
             ChatMessage::ToolResult {
                 call_id: "call_1".into(),
