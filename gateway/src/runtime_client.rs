@@ -13,7 +13,8 @@ use omnia_middleware::{GatewayError, Violations};
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::runtime_service_server::RuntimeService as _;
 use omnia_proto::runtime::v1::{
-    ClientMessage, HealthRequest, InvocationRequest, InvocationResponse, ServerMessage,
+    ClientMessage, HasConversationRequest, HasConversationResponse, HealthRequest,
+    InvocationRequest, InvocationResponse, ServerMessage,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -144,6 +145,35 @@ impl RuntimeClient {
                 )?;
                 Ok(ReceiverStream::new(frames).map(Ok).boxed())
             }
+        }
+    }
+
+    /// Whether the runtime can resume `session_id` (`HasConversation`), within `deadline`.
+    ///
+    /// # Errors
+    /// The runtime's status, or `DEADLINE_EXCEEDED` when it did not answer in time.
+    pub async fn has_conversation(
+        &self,
+        metadata: tonic::metadata::MetadataMap,
+        session_id: &str,
+        deadline: Duration,
+    ) -> Result<HasConversationResponse, tonic::Status> {
+        let mut request = tonic::Request::new(HasConversationRequest {
+            session_id: session_id.to_owned(),
+        });
+        *request.metadata_mut() = metadata;
+        request.set_timeout(deadline);
+        let call = async {
+            match &self.link {
+                Link::Grpc(client) => client.clone().has_conversation(request).await,
+                Link::Embedded(runtime) => runtime.has_conversation(request).await,
+            }
+        };
+        match tokio::time::timeout(deadline, call).await {
+            Ok(result) => result.map(tonic::Response::into_inner),
+            Err(_) => Err(tonic::Status::deadline_exceeded(
+                "the runtime did not answer in time",
+            )),
         }
     }
 

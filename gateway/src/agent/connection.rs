@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::WsLimits;
 use futures_util::future::BoxFuture;
 
-use super::handler::{Conversation, Outcome, Sink, Turn};
+use super::handler::{Conversation, Outcome, ResumeError, Sink, Turn};
 use super::hub::Seat;
 use super::protocol::inbound::{self, ClientFrame};
 use super::protocol::{ErrorCode, outbound};
@@ -155,7 +155,7 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
             return Ended::TheyClosed;
         }
         let (frames_tx, mut frames) = mpsc::channel::<Bytes>(FRAME_QUEUE);
-        let sink = Sink::new(frames_tx, session.id.clone());
+        let mut sink = Sink::new(frames_tx, session.id.clone());
         let mut phases = seat.phases();
         let mut draining = false;
         let mut last_heard = Instant::now();
@@ -189,7 +189,7 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                     }
                     match event {
                         Inbound::Text(text) => {
-                            if let Some(turn) = self.on_text(&text, &sink, session, draining, turns.len()).await {
+                            if let Some(turn) = self.on_text(&text, &mut sink, session, draining, turns.len()).await {
                                 turns.push(turn);
                             }
                         }
@@ -243,7 +243,7 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
     async fn on_text(
         &mut self,
         text: &[u8],
-        sink: &Sink,
+        sink: &mut Sink,
         session: &Session,
         draining: bool,
         in_flight: usize,
@@ -286,6 +286,15 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                 if in_flight >= self.limits.max_in_flight_turns {
                     self.refuse(sink, ErrorCode::RateLimited, "too many in-flight requests")
                         .await;
+                    return None;
+                }
+                // A session this connection did not start: resume it, or say why not.
+                if let Some(id) = message
+                    .session_id
+                    .as_deref()
+                    .filter(|id| *id != sink.session_id())
+                    && !self.resume(sink, session, id, in_flight).await
+                {
                     return None;
                 }
                 let turn = session
@@ -337,6 +346,43 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
             ClientFrame::Hangup => {
                 session.conversation.hangup();
                 None
+            }
+        }
+    }
+
+    /// Goes on with the client's session `id` instead of the one minted for this connection,
+    /// when the conversation says it can; else answers why not. True when resumed.
+    async fn resume(
+        &mut self,
+        sink: &mut Sink,
+        session: &Session,
+        id: &str,
+        in_flight: usize,
+    ) -> bool {
+        if in_flight > 0 {
+            self.refuse(
+                sink,
+                ErrorCode::InvalidMessage,
+                "a session cannot change while a turn is in flight",
+            )
+            .await;
+            return false;
+        }
+        let id: Arc<str> = Arc::from(id);
+        match session.conversation.clone().resume(id.clone()).await {
+            Ok(()) => {
+                *sink = sink.for_session(id);
+                true
+            }
+            Err(ResumeError::Expired) => {
+                let message = ResumeError::Expired.to_string();
+                self.refuse(sink, ErrorCode::SessionExpired, &message).await;
+                false
+            }
+            Err(error @ ResumeError::Unavailable(_)) => {
+                self.refuse(sink, ErrorCode::InternalError, &error.to_string())
+                    .await;
+                false
             }
         }
     }

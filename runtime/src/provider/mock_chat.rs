@@ -8,7 +8,9 @@
 //!   [...]}}`: the model asks the client to run that tool, and answers once it knows the outcome;
 //! - any other JSON: the answer is that JSON as text.
 //!
-//! With no scenario matching, the answer is `Mock answer to: "<the user's words>"`. After a tool
+//! With no scenario matching, the answer is `Mock answer to: "<the user's words>"`, except for
+//! `what did I say?`, answered with the user's earlier words in the session (`Earlier you said:
+//! "a"; "b".`), so a test can see that a resumed conversation kept its history. After a tool
 //! call, the answer says what became of it: `The <name> tool returned <result>.` or `The <name>
 //! tool was not run: <reason>.`, which is how a test sees that the model was told.
 
@@ -41,6 +43,9 @@ pub(crate) fn answer<'s>(
         .into_iter()
         .find(|(when, _)| when.is_none_or(|when| contains(&turn, when)));
     let Some((_, output)) = matched else {
+        if said.trim().eq_ignore_ascii_case("what did I say?") {
+            return Answer::Text(recall(request.history));
+        }
         return Answer::Text(format!("Mock answer to: \"{said}\""));
     };
     match substitute(output, &turn) {
@@ -49,6 +54,23 @@ pub(crate) fn answer<'s>(
             tool_call(&object["client_tool"], request.history.len())
         }
         other => Answer::Text(other.to_string()),
+    }
+}
+
+/// The user's words before the latest, as the mock reports them.
+fn recall(history: &[ChatMessage]) -> String {
+    let earlier: Vec<String> = history
+        .iter()
+        .filter_map(|m| match m {
+            ChatMessage::User { content } => Some(format!("\"{content}\"")),
+            _ => None,
+        })
+        .collect();
+    match earlier.split_last() {
+        Some((_, before)) if !before.is_empty() => {
+            format!("Earlier you said: {}.", before.join("; "))
+        }
+        _ => "You have not said anything before.".to_owned(),
     }
 }
 
@@ -164,6 +186,33 @@ mod tests {
         assert_eq!(
             answer(std::iter::empty(), &request(&history)),
             Answer::Text(r#"The get_location tool returned {"city":"Denver"}."#.into())
+        );
+    }
+
+    #[test]
+    fn what_did_i_say_recalls_the_earlier_turns() {
+        let mut history = vec![ChatMessage::User {
+            content: "what did I say?".into(),
+        }];
+        assert_eq!(
+            answer(std::iter::empty(), &request(&history)),
+            Answer::Text("You have not said anything before.".into())
+        );
+        history.insert(
+            0,
+            ChatMessage::User {
+                content: "blue".into(),
+            },
+        );
+        history.insert(
+            1,
+            ChatMessage::Assistant {
+                content: "ok".into(),
+            },
+        );
+        assert_eq!(
+            answer(std::iter::empty(), &request(&history)),
+            Answer::Text("Earlier you said: \"blue\".".into())
         );
     }
 

@@ -37,6 +37,25 @@ pub trait Conversation: Send + Sync + 'static {
 
     /// The user ended the conversation on purpose (`hangup`).
     fn hangup(&self) {}
+
+    /// The client asks to go on with session `id`, which this connection did not start (it
+    /// reconnected, perhaps to another replica). A handler with no context of its own (echo,
+    /// demo) takes any id.
+    fn resume(self: Arc<Self>, id: Arc<str>) -> BoxFuture<'static, Result<(), ResumeError>> {
+        let _ = id;
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Why a session cannot be resumed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    /// Its context is gone (never existed, or expired).
+    #[error("session context has expired; start a new session")]
+    Expired,
+    /// Whether it exists cannot be told now (the context store or the runtime is down).
+    #[error("the session cannot be resumed now: {0}")]
+    Unavailable(String),
 }
 
 /// What a conversation knows of its connection.
@@ -117,6 +136,14 @@ impl Sink {
     /// A sink into `frames` for the session `session_id`.
     pub fn new(frames: mpsc::Sender<Bytes>, session_id: Arc<str>) -> Self {
         Self { frames, session_id }
+    }
+
+    /// A sink into the same connection, stamping `session_id` (after a resume).
+    pub fn for_session(&self, session_id: Arc<str>) -> Self {
+        Self {
+            frames: self.frames.clone(),
+            session_id,
+        }
     }
 
     /// The session this sink belongs to.

@@ -15,7 +15,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::server_message::Message;
-use omnia_proto::runtime::v1::{ClientMessage, ServerMessage, ToolExecution};
+use omnia_proto::runtime::v1::{ClientMessage, ResumeState, ServerMessage, ToolExecution};
 use omnia_runtime::MULTI_TURN_STREAM;
 use tokio::sync::{Mutex, mpsc};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -23,12 +23,15 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use super::super::protocol::ErrorCode;
 use super::super::protocol::outbound::{ToolCall, Usage};
 use super::super::tools::ToolOutcome;
-use super::{Conversation, Handler, Outcome, SessionInfo, Sink, Turn};
+use super::{Conversation, Handler, Outcome, ResumeError, SessionInfo, Sink, Turn};
 use crate::runtime_client::RuntimeClient;
 
 /// A turn whose runtime sends nothing for this long is ended with an error (Omnia's
 /// `defaultStreamInactivityTimeout`).
 const INACTIVITY: Duration = Duration::from_secs(120);
+
+/// How long the runtime has to say whether it can resume a session.
+const RESUME_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Messages queued toward the runtime on one stream.
 const TO_RUNTIME: usize = 8;
@@ -67,7 +70,7 @@ impl Handler for Runtime {
 
     fn open(&self, session: SessionInfo) -> Arc<dyn Conversation> {
         Arc::new(RuntimeConversation {
-            metadata: metadata(&session),
+            id: parking_lot::Mutex::new(session.id.clone()),
             session,
             client: self.client.clone(),
             ack_timeout: self.ack_timeout,
@@ -81,7 +84,8 @@ impl Handler for Runtime {
 /// One connection's conversation with the runtime.
 struct RuntimeConversation {
     session: SessionInfo,
-    metadata: MetadataMap,
+    /// The session the turns belong to: the minted one, or the one the client resumed.
+    id: parking_lot::Mutex<Arc<str>>,
     client: RuntimeClient,
     ack_timeout: Duration,
     result_timeout: Duration,
@@ -121,7 +125,7 @@ impl Conversation for RuntimeConversation {
             };
             let message = ClientMessage {
                 metadata: turn.metadata.into_iter().collect(),
-                ..ClientMessage::text(self.session.id.to_string(), Utf8Bytes::from(turn.text))
+                ..ClientMessage::text(self.id().to_string(), Utf8Bytes::from(turn.text))
             };
             let ended = if open.to_runtime.send(message).await.is_err() {
                 Ended::Broken("the runtime closed the conversation".to_owned())
@@ -144,6 +148,37 @@ impl Conversation for RuntimeConversation {
         })
     }
 
+    fn resume(self: Arc<Self>, id: Arc<str>) -> BoxFuture<'static, Result<(), ResumeError>> {
+        Box::pin(async move {
+            let asked = self
+                .client
+                .has_conversation(metadata(&self.session, &id), &id, RESUME_DEADLINE)
+                .await;
+            let state = match asked {
+                Ok(answer) => match answer.state() {
+                    ResumeState::Resumable => None,
+                    ResumeState::NotFound => Some(ResumeError::Expired),
+                    ResumeState::Unavailable | ResumeState::Unspecified => {
+                        Some(ResumeError::Unavailable(answer.detail))
+                    }
+                },
+                Err(status) => Some(ResumeError::Unavailable(format!(
+                    "the runtime did not say whether it has the session ({:?}: {})",
+                    status.code(),
+                    status.message()
+                ))),
+            };
+            if let Some(error) = state {
+                return Err(error);
+            }
+            *self.id.lock() = id;
+            // A stream opened for the old session carries its id in its metadata: the next
+            // turn opens one for the resumed session.
+            *self.link.lock().await = None;
+            Ok(())
+        })
+    }
+
     fn hangup(&self) {
         // The conversation is over: close the stream, unless a turn is using it (the client
         // closes the socket next, which ends it anyway).
@@ -154,14 +189,18 @@ impl Conversation for RuntimeConversation {
 }
 
 impl RuntimeConversation {
+    fn id(&self) -> Arc<str> {
+        self.id.lock().clone()
+    }
+
     async fn open(&self) -> Result<Link, String> {
         let (to_runtime, messages) = mpsc::channel(TO_RUNTIME);
         let frames = self
             .client
-            .converse(self.metadata.clone(), messages)
+            .converse(metadata(&self.session, &self.id()), messages)
             .await
             .map_err(|status| {
-                tracing::warn!(session = %self.session.id, %status, "Converse refused");
+                tracing::warn!(session = %self.id(), %status, "Converse refused");
                 format!("the runtime refused the conversation ({:?})", status.code())
             })?;
         Ok(Link {
@@ -188,7 +227,7 @@ impl RuntimeConversation {
                     return Ended::Broken("the runtime ended the conversation mid-turn".to_owned());
                 }
                 Ok(Some(Err(status))) => {
-                    tracing::warn!(session = %self.session.id, %status, "Converse failed");
+                    tracing::warn!(session = %self.id(), %status, "Converse failed");
                     return Ended::Broken(format!(
                         "the conversation with the runtime failed ({:?})",
                         status.code()
@@ -214,15 +253,13 @@ impl RuntimeConversation {
                     let outcome = self.client_tool(&call, sink, client_gone).await;
                     let message = match outcome {
                         ToolOutcome::Result(result) => ClientMessage::tool_result(
-                            self.session.id.to_string(),
+                            self.id().to_string(),
                             call.id,
                             Utf8Bytes::from(result),
                         ),
-                        ToolOutcome::Rejected(reason) => ClientMessage::tool_rejection(
-                            self.session.id.to_string(),
-                            call.id,
-                            reason,
-                        ),
+                        ToolOutcome::Rejected(reason) => {
+                            ClientMessage::tool_rejection(self.id().to_string(), call.id, reason)
+                        }
                     };
                     if link.to_runtime.send(message).await.is_err() {
                         return Ended::Broken("the runtime closed the conversation".to_owned());
@@ -298,7 +335,7 @@ impl RuntimeConversation {
 
     /// The turn failed on the runtime's side: an `INTERNAL_ERROR` the client can act on.
     async fn failed(&self, sink: &Sink, reason: &str) -> Outcome {
-        tracing::warn!(session = %self.session.id, reason, "turn failed");
+        tracing::warn!(session = %self.id(), reason, "turn failed");
         let _ = sink
             .error(
                 ErrorCode::InternalError,
@@ -322,8 +359,8 @@ fn arguments(json: &[u8]) -> Option<String> {
     }
 }
 
-/// The identity metadata of the session's streams (DESIGN.md 4.4); never the bearer token.
-fn metadata(session: &SessionInfo) -> MetadataMap {
+/// The identity metadata of session `id`'s streams (DESIGN.md 4.4); never the bearer token.
+fn metadata(session: &SessionInfo, id: &str) -> MetadataMap {
     let mut metadata = MetadataMap::new();
     let mut put = |key: &str, value: &str| {
         if let (Ok(key), Ok(value)) = (
@@ -335,7 +372,7 @@ fn metadata(session: &SessionInfo) -> MetadataMap {
     };
     put("x-omnia-agent-name", &session.agent);
     put("x-omnia-namespace", &session.namespace);
-    put("x-omnia-session-id", &session.id);
+    put("x-omnia-session-id", id);
     put("x-omnia-request-id", &session.request_id);
     if let Some(workspace) = &session.workspace {
         put("x-omnia-workspace", workspace);
