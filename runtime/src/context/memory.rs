@@ -1,19 +1,30 @@
 //! Histories in this process's memory (moka): a session expires `ttl` after it was last used,
 //! and all histories together stay under a byte budget (the least recently used go first).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use moka::sync::Cache;
+use parking_lot::Mutex;
 
 use super::{ContextStore, Limits, StoreError};
 use crate::provider::ChatMessage;
 
 /// Histories in memory.
 pub struct MemoryStore {
-    sessions: Cache<String, Arc<Vec<ChatMessage>>>,
+    sessions: Cache<String, Arc<Mutex<History>>>,
     limits: Limits,
+}
+
+/// One session's history, appended to in place, so a turn costs the same however long the
+/// conversation is.
+#[derive(Debug, Default)]
+struct History {
+    messages: VecDeque<ChatMessage>,
+    /// What the messages weigh (see [`weight`]), kept as they come and go.
+    bytes: usize,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -24,10 +35,9 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-/// The bytes a history is counted as: its text, plus a little per message for the rest.
-fn weight(session: &str, history: &[ChatMessage]) -> u32 {
-    let text: usize = history.iter().map(|m| m.text_len() + 64).sum();
-    u32::try_from(session.len() + text).unwrap_or(u32::MAX)
+/// The bytes a message is counted as: its text, plus a little for the rest.
+fn weight(message: &ChatMessage) -> usize {
+    message.text_len() + 64
 }
 
 impl MemoryStore {
@@ -37,8 +47,8 @@ impl MemoryStore {
         Self {
             sessions: Cache::builder()
                 .time_to_idle(ttl)
-                .weigher(|session: &String, history: &Arc<Vec<ChatMessage>>| {
-                    weight(session, history)
+                .weigher(|session: &String, history: &Arc<Mutex<History>>| {
+                    u32::try_from(session.len() + history.lock().bytes).unwrap_or(u32::MAX)
                 })
                 .max_capacity(max_bytes)
                 .build(),
@@ -52,7 +62,7 @@ impl ContextStore for MemoryStore {
         let history = self
             .sessions
             .get(session)
-            .map(|history| history.as_ref().clone())
+            .map(|history| history.lock().messages.iter().cloned().collect())
             .unwrap_or_default();
         Box::pin(std::future::ready(Ok(history)))
     }
@@ -62,18 +72,24 @@ impl ContextStore for MemoryStore {
         session: &'a str,
         entries: &'a [ChatMessage],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let limits = self.limits;
-        self.sessions
-            .entry(session.to_owned())
-            .and_upsert_with(|current| {
-                let mut history = current
-                    .map(|c| c.into_value().as_ref().clone())
-                    .unwrap_or_default();
-                history.extend(entries.iter().map(|m| limits.bounded(m)));
-                let over = history.len().saturating_sub(limits.max_messages);
-                history.drain(..over);
-                Arc::new(history)
-            });
+        let history = self.sessions.get_with(session.to_owned(), || {
+            Arc::new(Mutex::new(History::default()))
+        });
+        {
+            let mut guard = history.lock();
+            for message in entries {
+                let message = self.limits.bounded(message);
+                guard.bytes += weight(&message);
+                guard.messages.push_back(message);
+            }
+            while guard.messages.len() > self.limits.max_messages {
+                if let Some(dropped) = guard.messages.pop_front() {
+                    guard.bytes -= weight(&dropped);
+                }
+            }
+        }
+        // Inserting the same history again has the cache weigh it anew.
+        self.sessions.insert(session.to_owned(), history);
         Box::pin(std::future::ready(Ok(())))
     }
 
