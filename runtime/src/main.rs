@@ -68,6 +68,8 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let cli = Cli::parse();
+    // rediss:// context stores need a TLS provider; ring is the one this build carries.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let executor = match omnia_runtime::executor::build() {
         Ok(executor) => executor,
         Err(error) => {
