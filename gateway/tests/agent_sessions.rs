@@ -220,3 +220,33 @@ async fn redis_going_away_fails_the_turn_turns_readiness_and_its_return_needs_no
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn resuming_while_the_store_is_down_is_an_internal_error_naming_it() {
+    let spec = AsyncApi::load();
+    let mut redis = Redis::start();
+    let gateway = pair(&yaml(redis.port)).await;
+    let mut first = Client::connect(gateway.facade, "/ws?agent=mock-agent", &[]).await;
+    let session = first.json().await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        turn(&mut first, &spec, say("hello", None)).await["type"],
+        "done"
+    );
+    drop(first);
+
+    redis.stop();
+    let mut again = Client::connect(gateway.facade, "/ws?agent=mock-agent", &[]).await;
+    again.json().await;
+    let error = turn(&mut again, &spec, say("hello", Some(&session))).await;
+
+    assert_eq!(error["error"]["code"], "INTERNAL_ERROR", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("cannot be resumed now"), "{message}");
+    assert!(
+        message.contains(&format!("redis at 127.0.0.1:{}", redis.port)),
+        "{message}"
+    );
+}
