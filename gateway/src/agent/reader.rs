@@ -120,36 +120,39 @@ impl FrameReader {
 
     /// The event the buffered bytes make, or how many more bytes are needed at least.
     fn parse(&mut self) -> Parsed {
-        let Some(head) = Head::parse(&self.buffer) else {
-            // The header is at most 14 bytes: a small read.
-            return Parsed::Need(1);
-        };
-        let head = match head {
-            Ok(head) => head,
-            Err(violation) => return Parsed::Event(violation),
-        };
-        if head.payload > self.max_message as u64 {
-            return Parsed::Event(Inbound::Violation {
-                code: close::TOO_BIG,
-                reason: "message too big",
-            });
-        }
-        // Within the limit, so it fits a usize.
-        let payload = head.payload as usize;
-        let total = head.length + payload;
-        if self.buffer.len() < total {
-            return Parsed::Need(total - self.buffer.len());
-        }
-        self.buffer.advance(head.length);
-        let mut data = self.buffer.split_to(payload);
-        fastwebsockets::unmask(&mut data, head.mask);
-        match self
-            .assembly
-            .push(head.fin, head.opcode, data, self.max_message)
-        {
-            Some(event) => Parsed::Event(event),
+        // A loop, not recursion: a burst of tiny fragments already buffered must not grow the
+        // stack with every one.
+        loop {
+            let Some(head) = Head::parse(&self.buffer) else {
+                // The header is at most 14 bytes: a small read.
+                return Parsed::Need(1);
+            };
+            let head = match head {
+                Ok(head) => head,
+                Err(violation) => return Parsed::Event(violation),
+            };
+            if head.payload > self.max_message as u64 {
+                return Parsed::Event(Inbound::Violation {
+                    code: close::TOO_BIG,
+                    reason: "message too big",
+                });
+            }
+            // Within the limit, so it fits a usize.
+            let payload = head.payload as usize;
+            let total = head.length + payload;
+            if self.buffer.len() < total {
+                return Parsed::Need(total - self.buffer.len());
+            }
+            self.buffer.advance(head.length);
+            let mut data = self.buffer.split_to(payload);
+            fastwebsockets::unmask(&mut data, head.mask);
+            if let Some(event) = self
+                .assembly
+                .push(head.fin, head.opcode, data, self.max_message)
+            {
+                return Parsed::Event(event);
+            }
             // A fragment: parse on (the next frame may be buffered already).
-            None => self.parse(),
         }
     }
 }
@@ -457,6 +460,19 @@ mod tests {
                 Inbound::Ping(Bytes::from_static(b"p")),
                 Inbound::Close(Some(1000)),
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_a_hundred_thousand_empty_fragments_is_one_message() {
+        let mut bytes = frame(false, 0x1, b"a");
+        for _ in 0..100_000 {
+            bytes.extend(frame(false, 0x0, b""));
+        }
+        bytes.extend(frame(true, 0x0, b"b"));
+        assert_eq!(
+            events(bytes, 1000).await,
+            [Inbound::Text(Bytes::from_static(b"ab")), Inbound::Gone]
         );
     }
 
