@@ -78,6 +78,15 @@ async fn connect(gateway: &TestGateway) -> (Client, String) {
     (client, session)
 }
 
+/// The id of the `tool_call` that ended `frames`.
+fn tool_call_id(frames: &[Value]) -> String {
+    let call = &frames.last().unwrap()["tool_call"];
+    call["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{call}"))
+        .to_owned()
+}
+
 fn last_done(frames: &[Value]) -> &Value {
     let done = frames.last().unwrap();
     assert_eq!(done["type"], "done", "{frames:?}");
@@ -165,10 +174,7 @@ async fn a_client_tool_round_trip_with_and_without_an_ack_reaches_the_model() {
 
     // A result without an ack is accepted.
     let frames = say(&mut client, &spec, "where am I?").await;
-    let id = frames.last().unwrap()["tool_call"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = tool_call_id(&frames);
     client
         .send_text(&format!(
             r#"{{"type":"tool_result","tool_result":{{"call_id":"{id}","result":"Paris"}}}}"#
@@ -194,10 +200,7 @@ async fn a_nack_an_ack_timeout_and_a_result_timeout_each_reach_the_model_as_a_re
     let (mut client, _) = connect(&gateway).await;
 
     let frames = say(&mut client, &spec, "where am I?").await;
-    let id = frames.last().unwrap()["tool_call"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = tool_call_id(&frames);
     client
         .send_text(&format!(
             r#"{{"type":"tool_call_nack","tool_call_nack":{{"call_id":"{id}","reason":"the user said no"}}}}"#
@@ -220,10 +223,7 @@ async fn a_nack_an_ack_timeout_and_a_result_timeout_each_reach_the_model_as_a_re
 
     // Acknowledged, never answered.
     let frames = say(&mut client, &spec, "where am I?").await;
-    let id = frames.last().unwrap()["tool_call"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = tool_call_id(&frames);
     client
         .send_text(&format!(
             r#"{{"type":"tool_call_ack","tool_call_ack":{{"call_id":"{id}"}}}}"#
@@ -588,10 +588,7 @@ async fn with_the_runtime_linked_in_a_turn_streams_without_any_socket_to_it() {
         "Hello! I am a mock assistant streaming this answer one word at a time."
     );
     let frames = say(&mut client, &spec, "where am I?").await;
-    let id = frames.last().unwrap()["tool_call"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = tool_call_id(&frames);
     client
         .send_text(&format!(
             r#"{{"type":"tool_call_nack","tool_call_nack":{{"call_id":"{id}","reason":"no"}}}}"#

@@ -71,6 +71,11 @@ data:
 "#;
 
 async fn client() -> RuntimeServiceClient<Channel> {
+    RuntimeServiceClient::new(channel().await)
+}
+
+/// A channel to a runtime serving [`MANIFESTS`] on a loopback port.
+async fn channel() -> Channel {
     let config = omnia_api::load_str("converse test", MANIFESTS).unwrap();
     let runtime = Runtime::compile(&config, RuntimeOptions::default()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -80,12 +85,11 @@ async fn client() -> RuntimeServiceClient<Channel> {
         listener,
         std::future::pending(),
     ));
-    let channel = Channel::from_shared(format!("http://{address}"))
+    Channel::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()
         .await
-        .unwrap();
-    RuntimeServiceClient::new(channel)
+        .unwrap()
 }
 
 /// An open `Converse` stream: messages in, frames out.
@@ -392,21 +396,7 @@ impl tonic::codec::Decoder for ServerDecoder {
 
 #[tokio::test]
 async fn a_message_that_does_not_decode_gets_an_error_frame_not_a_transport_failure() {
-    let config = omnia_api::load_str("converse test", MANIFESTS).unwrap();
-    let runtime = Runtime::compile(&config, RuntimeOptions::default()).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(omnia_runtime::serve(
-        runtime,
-        listener,
-        std::future::pending(),
-    ));
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = tonic::client::Grpc::new(channel().await);
     grpc.ready().await.unwrap();
     // Field 2 (content) as a length-delimited field claiming 100 bytes that are not there.
     let broken = bytes::Bytes::from_static(&[0x12, 0x64, b'h', b'i']);

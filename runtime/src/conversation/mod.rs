@@ -15,23 +15,14 @@ use crate::RuntimeOptions;
 use crate::context::{ContextStore, LazyRedis, MemoryStore};
 use crate::function::CompileError;
 use crate::pack;
-use crate::provider::{self, Parameters, Provider, StandIn};
+use crate::provider::{self, Parameters, Provider};
 use crate::template::PromptTemplates;
 
 pub(crate) use stream::run;
 
-/// What `omnia-runtime` serves for one agent-mode agent, for logs and listings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConversationInfo {
-    /// The AgentRuntime's `metadata.name`: what `x-omnia-agent-name` selects.
-    pub name: String,
-    pub namespace: String,
-    pub pack: String,
-    pub prompt: String,
-    pub provider: String,
-    /// Set when the mock provider answers in the Provider's place (dev mode only).
-    pub stand_in: Option<StandIn>,
-}
+/// What `omnia-runtime` serves for one agent-mode agent, for logs and listings: the same as for
+/// a function.
+pub type ConversationInfo = crate::FunctionInfo;
 
 /// A compiled agent-mode agent.
 pub(crate) struct Conversation {
