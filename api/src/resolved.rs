@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod credential;
+
+pub use credential::{ApiKey, CredentialProblem, CredentialSource};
+
 /// Everything loaded from one or more manifest files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedConfig {
@@ -187,6 +191,9 @@ pub struct PackSource {
 pub struct Provider {
     /// Provider resource name, or `"inline"`.
     pub name: String,
+    /// The Provider's `metadata.namespace` (the agent's for an inline provider), `"default"`
+    /// when absent; its Secrets are looked up there.
+    pub namespace: String,
     pub kind: ProviderType,
     /// `spec.role`, default `llm`.
     pub role: ProviderRole,
@@ -196,8 +203,13 @@ pub struct Provider {
     pub model: String,
     pub base_url: Option<String>,
     /// The API key, when its Secret (or env var, or file) was found and is not the placeholder
-    /// `REPLACE_ME`. `None` means no usable credentials.
-    pub api_key: Option<String>,
+    /// `REPLACE_ME`. `None` means no usable credentials: loading still succeeds so dev mode can
+    /// run on the mock provider; [`Provider::missing_credential`] says what to fix.
+    pub api_key: Option<ApiKey>,
+    /// Where the manifest says the key is; `None` when it configures no credential.
+    pub credential: Option<CredentialSource>,
+    /// Why `credential` gave no key; `None` when the key was found or none is configured.
+    pub credential_problem: Option<CredentialProblem>,
     pub pricing: Pricing,
     pub defaults: ProviderDefaults,
     /// `spec.mock.scenarios` (mock provider only).
@@ -246,6 +258,12 @@ impl ProviderType {
             Self::HuggingFace => "huggingface",
         }
     }
+
+    /// Whether the provider authenticates with an API key. Local servers (ollama, vllm) take
+    /// none, though one may still be configured; mock and echo never call out.
+    pub fn needs_api_key(self) -> bool {
+        !matches!(self, Self::Ollama | Self::Vllm | Self::Mock | Self::Echo)
+    }
 }
 
 /// A Provider's `spec.role`: which kind of model it serves.
@@ -271,11 +289,16 @@ impl ProviderRole {
     }
 }
 
-/// `spec.pricing`: USD per 1000 tokens.
+/// `spec.pricing`: USD per 1000 tokens, 0 when absent.
+///
+/// Omnia uses configured pricing only when `input_per_1k` and `output_per_1k` are both > 0,
+/// else the provider library's built-in prices; the runtime applies that rule, not the loader.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Pricing {
     pub input_per_1k: f64,
     pub output_per_1k: f64,
+    /// `cachedCostPer1K`: the price of cached prompt tokens; `None` when absent.
+    pub cached_per_1k: Option<f64>,
 }
 
 /// `spec.defaults` (Provider) or `spec.provider.config` (inline).
@@ -284,6 +307,10 @@ pub struct ProviderDefaults {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub max_tokens: Option<u32>,
+    /// `requestTimeout`: caps a whole non-streaming provider call; always > 0.
+    pub request_timeout: Option<Duration>,
+    /// `streamIdleTimeout`: how long a stream may stay silent before it is aborted; always > 0.
+    pub stream_idle_timeout: Option<Duration>,
 }
 
 /// One mock scenario: when the input matches, answer with `output`.

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use crate::duration::parse_duration;
 use crate::error::ConfigError;
 use crate::index::{Entry, Index, Origin};
 use crate::manifest::agent_runtime::InlineProvider;
@@ -12,13 +14,12 @@ use crate::manifest::provider::{
 };
 use crate::manifest::{AgentRuntime, MetadataExt as _, Provider as ProviderResource, Secret};
 use crate::resolved::{
-    Handler, MockScenario, Mode, Pricing, Provider, ProviderDefaults, ProviderRole, ProviderType,
+    ApiKey, CredentialProblem, CredentialSource, Handler, MockScenario, Mode, Pricing, Provider,
+    ProviderDefaults, ProviderRole, ProviderType,
 };
 
 /// An API key with this value is a placeholder from an example, not a credential.
 const PLACEHOLDER: &str = "REPLACE_ME";
-/// The generic Secret key tried after the provider's conventional one.
-const GENERIC_KEY: &str = "api-key";
 /// `spec.providers[]` entry that wins when there are several.
 const DEFAULT_ROLE: &str = "default";
 
@@ -116,7 +117,7 @@ pub(super) fn resolve(
     } else {
         // demo and echo handlers answer without a model.
         return Ok(Providers {
-            default: none(),
+            default: none(namespace),
             named: BTreeMap::new(),
         });
     };
@@ -129,15 +130,18 @@ pub(super) fn resolve(
 }
 
 /// The stand-in provider of agents that need none.
-fn none() -> Provider {
+fn none(namespace: &str) -> Provider {
     Provider {
         name: "none".to_owned(),
+        namespace: namespace.to_owned(),
         kind: ProviderType::Mock,
         role: ProviderRole::Llm,
         headers: BTreeMap::new(),
         model: String::new(),
         base_url: None,
         api_key: None,
+        credential: None,
+        credential_problem: None,
         pricing: Pricing::default(),
         defaults: ProviderDefaults::default(),
         mock_scenarios: Vec::new(),
@@ -178,8 +182,8 @@ fn from_resource(entry: &Entry<ProviderResource>, index: &Index) -> Result<Provi
     if let [_, second, ..] = set.as_slice() {
         return Err(origin.error(*second, format!("set only one of {}", set.join(", "))));
     }
-    let api_key = if let Some(secret_ref) = &spec.secret_ref {
-        from_secret(kind, namespace, secret_ref, index)?
+    let lookup = if let Some(secret_ref) = &spec.secret_ref {
+        Some(from_secret(kind, namespace, secret_ref, index)?)
     } else if let Some((field, credential)) = spec
         .credential
         .as_ref()
@@ -193,6 +197,7 @@ fn from_resource(entry: &Entry<ProviderResource>, index: &Index) -> Result<Provi
     } else {
         None
     };
+    let credentials = Credentials::from(lookup);
     let mock_scenarios = match &spec.mock {
         Some(_) if kind != ProviderType::Mock => {
             return Err(origin.error("spec.mock", "only allowed when spec.type is mock"));
@@ -210,14 +215,17 @@ fn from_resource(entry: &Entry<ProviderResource>, index: &Index) -> Result<Provi
     };
     Ok(Provider {
         name: entry.obj.metadata.name_str().to_owned(),
+        namespace: namespace.to_owned(),
         kind,
         role: spec.role.map_or(ProviderRole::Llm, role),
         headers: spec.headers.clone(),
         model: spec.model.clone().unwrap_or_default(),
         base_url: spec.base_url.clone(),
-        api_key,
+        api_key: credentials.api_key,
+        credential: credentials.source,
+        credential_problem: credentials.problem,
         pricing: pricing(spec.pricing.as_ref()),
-        defaults: defaults(spec.defaults.as_ref()),
+        defaults: defaults(origin, "spec.defaults", spec.defaults.as_ref())?,
         mock_scenarios,
     })
 }
@@ -254,20 +262,24 @@ fn from_inline(
         (Some(r), None) | (None, Some(r)) => Some(r),
         (None, None) => None,
     };
-    let api_key = match secret_ref {
-        Some(r) => from_secret(kind, namespace, r, index)?,
+    let lookup = match secret_ref {
+        Some(r) => Some(from_secret(kind, namespace, r, index)?),
         None => None,
     };
+    let credentials = Credentials::from(lookup);
     Ok(Provider {
         name: "inline".to_owned(),
+        namespace: namespace.to_owned(),
         kind,
         role: ProviderRole::Llm,
         headers: BTreeMap::new(),
         model: inline.model.clone().unwrap_or_default(),
         base_url: inline.base_url.clone(),
-        api_key,
+        api_key: credentials.api_key,
+        credential: credentials.source,
+        credential_problem: credentials.problem,
         pricing: pricing(inline.pricing.as_ref()),
-        defaults: defaults(inline.config.as_ref()),
+        defaults: defaults(origin, "spec.provider.config", inline.config.as_ref())?,
         mock_scenarios: Vec::new(),
     })
 }
@@ -303,14 +315,37 @@ fn role(name: ProviderRoleName) -> ProviderRole {
     }
 }
 
-/// The Secret keys tried when a reference names none: the provider's environment-variable name
-/// (Omnia mounts the Secret as env), then the generic `api-key`.
-fn conventional_keys(kind: ProviderType) -> &'static [&'static str] {
-    match kind {
-        ProviderType::Claude => &["ANTHROPIC_API_KEY", GENERIC_KEY],
-        ProviderType::Openai => &["OPENAI_API_KEY", GENERIC_KEY],
-        ProviderType::Gemini => &["GEMINI_API_KEY", "GOOGLE_API_KEY", GENERIC_KEY],
-        _ => &[GENERIC_KEY],
+/// What a configured credential gave: the key, or why there is none.
+struct Lookup {
+    source: CredentialSource,
+    found: Result<ApiKey, CredentialProblem>,
+}
+
+/// A [`Lookup`] split into the three [`Provider`] fields.
+struct Credentials {
+    api_key: Option<ApiKey>,
+    source: Option<CredentialSource>,
+    problem: Option<CredentialProblem>,
+}
+
+impl From<Option<Lookup>> for Credentials {
+    fn from(lookup: Option<Lookup>) -> Self {
+        let Some(Lookup { source, found }) = lookup else {
+            return Self {
+                api_key: None,
+                source: None,
+                problem: None,
+            };
+        };
+        let (api_key, problem) = match found {
+            Ok(key) => (Some(key), None),
+            Err(problem) => (None, Some(problem)),
+        };
+        Self {
+            api_key,
+            source: Some(source),
+            problem,
+        }
     }
 }
 
@@ -321,7 +356,7 @@ fn from_credential(
     namespace: &str,
     credential: &CredentialSpec,
     index: &Index,
-) -> Result<Option<String>, ConfigError> {
+) -> Result<Option<Lookup>, ConfigError> {
     let count = [
         credential.secret_ref.is_some(),
         credential.env_var.is_some(),
@@ -334,40 +369,80 @@ fn from_credential(
         return Err(origin.error(field, "set at most one of secretRef, envVar, filePath"));
     }
     if let Some(secret_ref) = &credential.secret_ref {
-        return from_secret(kind, namespace, secret_ref, index);
+        return from_secret(kind, namespace, secret_ref, index).map(Some);
     }
     if let Some(var) = &credential.env_var {
-        return Ok(usable(std::env::var(var).ok()));
+        let found = match std::env::var(var) {
+            Ok(value) => usable(&value, None).map(ApiKey::new),
+            Err(std::env::VarError::NotPresent) => Err(CredentialProblem::EnvVarNotSet),
+            Err(e @ std::env::VarError::NotUnicode(_)) => {
+                Err(CredentialProblem::Unreadable(e.to_string()))
+            }
+        };
+        let source = CredentialSource::EnvVar(var.clone());
+        return Ok(Some(Lookup { source, found }));
     }
     if let Some(path) = &credential.file_path {
         let path = relative_to(&origin.file, path);
-        return Ok(usable(std::fs::read_to_string(path).ok()));
+        let found = match std::fs::read_to_string(&path) {
+            Ok(value) => usable(&value, None).map(ApiKey::new),
+            Err(e) => Err(CredentialProblem::Unreadable(e.to_string())),
+        };
+        let source = CredentialSource::File(path);
+        return Ok(Some(Lookup { source, found }));
     }
     Ok(None)
 }
 
-/// The key of a Secret; a missing Secret or key means no credentials, not an error, so dev mode
+/// The key of a Secret; a missing Secret or key is a recorded problem, not an error, so dev mode
 /// can run on the mock provider.
 fn from_secret(
     kind: ProviderType,
     namespace: &str,
     secret_ref: &SecretKeyRef,
     index: &Index,
-) -> Result<Option<String>, ConfigError> {
-    let Some(secret) = index
-        .secrets
-        .get(&(namespace.to_owned(), secret_ref.name.clone()))
-    else {
-        return Ok(None);
-    };
+) -> Result<Lookup, ConfigError> {
     let keys: Vec<String> = match &secret_ref.key {
         Some(key) => vec![key.clone()],
-        None => conventional_keys(kind)
+        None => kind
+            .conventional_keys()
             .iter()
             .map(|k| (*k).to_owned())
             .collect(),
     };
-    first_value(secret, &keys)
+    let found = match index
+        .secrets
+        .get(&(namespace.to_owned(), secret_ref.name.clone()))
+    {
+        None => Err(CredentialProblem::SecretNotFound),
+        Some(secret) => match first_present(secret, &keys)? {
+            Some((key, value)) => usable(&value, Some(key)).map(ApiKey::new),
+            None => Err(CredentialProblem::KeyNotFound),
+        },
+    };
+    let source = CredentialSource::Secret {
+        namespace: namespace.to_owned(),
+        name: secret_ref.name.clone(),
+        keys,
+    };
+    Ok(Lookup { source, found })
+}
+
+/// The first of `keys` the Secret holds, with its value as text.
+fn first_present<'k>(
+    secret: &Entry<Secret>,
+    keys: &'k [String],
+) -> Result<Option<(&'k str, String)>, ConfigError> {
+    for key in keys {
+        let value = secret
+            .obj
+            .get_text(key)
+            .map_err(|e| secret.origin.field_error(e))?;
+        if let Some(value) = value {
+            return Ok(Some((key, value)));
+        }
+    }
+    Ok(None)
 }
 
 /// The first of `keys` the Secret holds, as usable text (placeholders count as absent).
@@ -375,23 +450,21 @@ pub(super) fn first_value(
     secret: &Entry<Secret>,
     keys: &[String],
 ) -> Result<Option<String>, ConfigError> {
-    for key in keys {
-        let value = secret
-            .obj
-            .get_text(key)
-            .map_err(|e| secret.origin.field_error(e))?;
-        if value.is_some() {
-            return Ok(usable(value));
-        }
-    }
-    Ok(None)
+    Ok(first_present(secret, keys)?.and_then(|(_, value)| usable(&value, None).ok()))
 }
 
-/// `None` for an empty value or the `REPLACE_ME` placeholder of Omnia's examples.
-fn usable(value: Option<String>) -> Option<String> {
-    value
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty() && v != PLACEHOLDER)
+/// The trimmed value, unless it is empty or the `REPLACE_ME` placeholder of Omnia's examples;
+/// `key` is the Secret key it came from, for the problem.
+fn usable(value: &str, key: Option<&str>) -> Result<String, CredentialProblem> {
+    let value = value.trim();
+    let key = key.map(str::to_owned);
+    if value.is_empty() {
+        Err(CredentialProblem::Empty { key })
+    } else if value == PLACEHOLDER {
+        Err(CredentialProblem::Placeholder { key })
+    } else {
+        Ok(value.to_owned())
+    }
 }
 
 /// `path` as written, or relative to the manifest file's directory.
@@ -410,13 +483,42 @@ fn pricing(spec: Option<&PricingSpec>) -> Pricing {
     spec.map_or_else(Pricing::default, |p| Pricing {
         input_per_1k: get(p.input_cost_per_1k),
         output_per_1k: get(p.output_cost_per_1k),
+        cached_per_1k: p.cached_cost_per_1k.map(|d| d.0),
     })
 }
 
-fn defaults(spec: Option<&ProviderDefaultsSpec>) -> ProviderDefaults {
-    spec.map_or_else(ProviderDefaults::default, |d| ProviderDefaults {
+/// `spec.defaults` (`at`), or `spec.provider.config` of an inline provider.
+fn defaults(
+    origin: &Origin,
+    at: &str,
+    spec: Option<&ProviderDefaultsSpec>,
+) -> Result<ProviderDefaults, ConfigError> {
+    let Some(d) = spec else {
+        return Ok(ProviderDefaults::default());
+    };
+    let timeout = |field: &str, text: Option<&str>| {
+        text.map(|t| positive_duration(t).map_err(|e| origin.error(format!("{at}.{field}"), e)))
+            .transpose()
+    };
+    Ok(ProviderDefaults {
         temperature: d.temperature.map(|t| t.0),
         top_p: d.top_p.map(|t| t.0),
         max_tokens: d.max_tokens,
+        request_timeout: timeout("requestTimeout", d.request_timeout.as_deref())?,
+        stream_idle_timeout: timeout("streamIdleTimeout", d.stream_idle_timeout.as_deref())?,
     })
+}
+
+/// A Go duration > 0: a zero timeout would fail every call, so it is surely a mistake.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let refuse =
+        || format!("`{text}` is not a positive duration: a timeout must be greater than 0");
+    if text.starts_with('-') {
+        return Err(refuse());
+    }
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(refuse());
+    }
+    Ok(duration)
 }

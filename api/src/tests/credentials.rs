@@ -7,7 +7,13 @@ use crate::load_str;
 fn provider_key(spec: &str, extra: &str) -> Result<Option<String>, crate::ConfigError> {
     let text =
         super::manifest(FUNCTION, extra).replace("spec: {type: mock}", &format!("spec: {spec}"));
-    load_str("dir/test.yaml", &text).map(|mut c| c.agents.remove(0).provider.api_key)
+    load_str("dir/test.yaml", &text).map(|mut c| {
+        c.agents
+            .remove(0)
+            .provider
+            .api_key
+            .map(|k| k.expose().to_owned())
+    })
 }
 
 fn secret(body: &str) -> String {
@@ -91,7 +97,11 @@ fn file_credential_is_read_relative_to_the_manifest() {
     std::fs::write(&manifest, text).unwrap();
     let config = crate::load(&[manifest]).unwrap();
     assert_eq!(
-        config.agents[0].provider.api_key.as_deref(),
+        config.agents[0]
+            .provider
+            .api_key
+            .as_ref()
+            .map(crate::ApiKey::expose),
         Some("sk-file")
     );
 }

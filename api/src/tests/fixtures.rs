@@ -47,7 +47,10 @@ fn summarizer_resolves_pack_and_provider() {
     assert_eq!(provider.kind, ProviderType::Claude);
     assert_eq!(provider.model, "claude-sonnet-4-20250514");
     // No key named: the conventional ANTHROPIC_API_KEY is used.
-    assert_eq!(provider.api_key.as_deref(), Some("sk-ant-test-key"));
+    assert_eq!(
+        provider.api_key.as_ref().map(crate::ApiKey::expose),
+        Some("sk-ant-test-key")
+    );
     assert_eq!(provider.defaults.temperature, Some(0.2));
     assert_eq!(provider.defaults.max_tokens, Some(1024));
     assert_eq!(provider.pricing.input_per_1k, 0.003);
@@ -69,7 +72,7 @@ fn production_agent_loads_the_reference_doc_shape() {
     assert_eq!(agent.provider.kind, ProviderType::Openai);
     assert_eq!(agent.provider.model, "gpt-4-turbo");
     assert_eq!(
-        agent.provider.api_key.as_deref(),
+        agent.provider.api_key.as_ref().map(crate::ApiKey::expose),
         Some("sk-openai-test-key")
     );
     assert_eq!(agent.providers["default"], agent.provider);

@@ -163,6 +163,10 @@ fn seed_and_omnia_shapes_of_the_summarizer_resolve_to_the_same_function() {
         agent.namespace = String::new();
         agent.source = PathBuf::new();
         agent.pack.origin = String::new();
+        agent.provider.namespace = String::new();
+        for provider in agent.providers.values_mut() {
+            provider.namespace = String::new();
+        }
     }
     assert_eq!(seed, omnia);
 }
