@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use omnia_api::Agent;
+use omnia_api::{Agent, OutputFormat};
 use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
 use crate::pack::{self, PackError};
 use crate::provider::{
-    self, Completion, CompletionRequest, Parameters, Provider, ProviderError, StandIn,
+    self, Completion, CompletionRequest, Output, Parameters, Provider, ProviderError, StandIn,
 };
 use crate::template::{PromptTemplates, TemplateError};
 
@@ -35,6 +35,7 @@ pub(crate) struct Function {
     templates: PromptTemplates,
     parameters: Parameters,
     output_schema: Option<Value>,
+    output_format: OutputFormat,
     provider: Arc<dyn Provider>,
 }
 
@@ -92,8 +93,22 @@ impl Function {
             // The prompt knows its task best; the Provider's defaults fill the gaps.
             parameters: pack.prompt.parameters.or(agent.provider.defaults.into()),
             output_schema: agent.output_schema.clone(),
+            output_format: agent.output_format.unwrap_or(OutputFormat::JsonSchema),
             provider,
         })
+    }
+
+    /// The answer's form as the AgentRuntime asks for it: `outputFormat`, default `json_schema`
+    /// when there is an `outputSchema` (Omnia's rule; without a schema it is plain JSON).
+    fn output(&self) -> Output<'_> {
+        match (self.output_format, &self.output_schema) {
+            (OutputFormat::Text, _) => Output::Text,
+            (OutputFormat::JsonSchema, Some(schema)) => Output::JsonSchema {
+                name: &self.info.name,
+                schema,
+            },
+            (OutputFormat::Json | OutputFormat::JsonSchema, _) => Output::Json,
+        }
     }
 
     /// Renders the prompt for `input` and asks the provider.
@@ -103,7 +118,7 @@ impl Function {
             system: &rendered.system,
             user: &rendered.user,
             input_json: input,
-            output_schema: self.output_schema.as_ref(),
+            output: self.output(),
             parameters: self.parameters,
         };
         Ok(self.provider.complete(request).await?)

@@ -21,6 +21,7 @@ pub mod conversation;
 pub mod executor;
 mod function;
 mod health;
+pub mod metrics;
 pub mod pack;
 pub mod provider;
 mod service;
@@ -45,6 +46,7 @@ pub use conversation::ConversationInfo;
 use function::Function;
 pub use function::{CompileError, FunctionInfo};
 pub use health::MULTI_TURN_STREAM;
+pub use metrics::{CallLabels, CallUsage, Metrics, serve_metrics};
 
 /// Largest gRPC message either side accepts: inputs and outputs are bounded by the gateway's
 /// body limit, not by the transport.
@@ -53,8 +55,9 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// The gRPC metadata key that names the agent an `Invoke` is for.
 pub const AGENT_NAME_METADATA: &str = "x-omnia-agent-name";
 
-/// How the runtime treats providers it cannot run, and how much conversation it keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the runtime treats providers it cannot run, how much conversation it keeps, and where it
+/// records its metrics.
+#[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     /// Dev mode: a provider this build cannot call (an LLM without credentials, or not yet
     /// supported) is replaced by the mock provider instead of failing start-up.
@@ -66,17 +69,21 @@ pub struct RuntimeOptions {
     pub context_limits: context::Limits,
     /// Bytes of histories an in-memory context store holds (least recently used go first).
     pub context_memory_bytes: u64,
+    /// Where provider and tool calls are recorded; the runtime marks each agent it serves in it
+    /// (`omnia_runtime_info`). Serve it with [`serve_metrics`].
+    pub metrics: Metrics,
 }
 
 impl Default for RuntimeOptions {
     /// Not dev mode, no streaming pause, 1,000 messages of 256 KiB kept per session, 256 MiB of
-    /// histories per in-memory store.
+    /// histories per in-memory store, metrics of its own.
     fn default() -> Self {
         Self {
             dev: false,
             mock_stream_delay: std::time::Duration::ZERO,
             context_limits: context::Limits::default(),
             context_memory_bytes: 256 * 1024 * 1024,
+            metrics: Metrics::new(),
         }
     }
 }
@@ -143,6 +150,8 @@ struct Functions {
     conversation_order: Vec<String>,
     /// The `Health` answer, decided at start-up.
     health: HealthResponse,
+    /// Where provider and tool calls are recorded.
+    metrics: Metrics,
 }
 
 impl Runtime {
@@ -196,15 +205,27 @@ impl Runtime {
                 .iter()
                 .filter_map(|n| conversations.get(n).map(|c| &c.info)),
         );
-        Ok(Runtime {
+        let runtime = Runtime {
             inner: Arc::new(Functions {
                 by_name,
                 order,
                 conversations,
                 conversation_order,
                 health,
+                metrics: options.metrics,
             }),
-        })
+        };
+        // One `omnia_runtime_info` series per agent, as Omnia's one-agent runtime has one.
+        let metrics = runtime.metrics();
+        for agent in runtime.functions().chain(runtime.conversations()) {
+            metrics.runtime_info(&agent.name, &agent.namespace);
+        }
+        Ok(runtime)
+    }
+
+    /// The metrics provider and tool calls are recorded in (those of [`RuntimeOptions::metrics`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The functions served, in manifest order.

@@ -2,12 +2,14 @@
 //! (functions through `Invoke`, agent-mode agents through `Converse`).
 //!
 //! ```text
-//! omnia-runtime --config PATH... [--listen ADDR] [--dev]
+//! omnia-runtime --config PATH... [--listen ADDR] [--metrics-listen ADDR|off] [--dev]
 //! ```
 //! Without `--listen` (or `OMNIA_RUNTIME_LISTEN`) it binds `127.0.0.1:$OMNIA_RUNTIME_PORT`
 //! (default 9000): the runtime has no authentication of its own, and in the sidecar layout the
 //! gateway reaches it over the pod's loopback. Any other address is logged as a warning at
-//! start-up. It stops on SIGTERM or SIGINT after in-flight calls finish.
+//! start-up. Prometheus metrics are served on `GET /metrics` at `0.0.0.0:$OMNIA_METRICS_PORT`
+//! (default 9001) unless `--metrics-listen` says otherwise. It stops on SIGTERM or SIGINT after
+//! in-flight calls finish.
 
 /// mimalloc: the request path allocates many small, short-lived buffers (hyper, h2, tonic),
 /// where it measured faster than glibc malloc (BENCHMARKS.md).
@@ -19,11 +21,31 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use omnia_runtime::{Runtime, RuntimeOptions};
+use omnia_runtime::{Metrics, Runtime, RuntimeOptions};
 use tracing_subscriber::EnvFilter;
 
 /// The runtime's gRPC port when neither `--listen` nor `OMNIA_RUNTIME_PORT` says otherwise.
 const DEFAULT_PORT: u16 = 9000;
+
+/// The metrics port when neither `--metrics-listen` nor `OMNIA_METRICS_PORT` says otherwise.
+const DEFAULT_METRICS_PORT: u16 = 9001;
+
+/// `--metrics-listen`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+enum MetricsListen {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_metrics_listen(value: &str) -> Result<MetricsListen, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(MetricsListen::Off);
+    }
+    value
+        .parse()
+        .map(MetricsListen::At)
+        .map_err(|_| format!("expected ADDR:PORT or `off`, not {value:?}"))
+}
 
 /// Runs PromptPacks as `omnia.runtime.v1` functions.
 #[derive(Debug, Parser)]
@@ -45,6 +67,14 @@ struct Cli {
         conflicts_with = "listen"
     )]
     socket: Option<PathBuf>,
+    /// Address of the Prometheus `/metrics` listener, or `off` [default:
+    /// 0.0.0.0:$OMNIA_METRICS_PORT, port 9001]. Metrics carry no secrets, so the default is every
+    /// interface, for Prometheus to scrape the pod. If the default address is taken the runtime
+    /// warns and runs without it; an address given here (or a port in OMNIA_METRICS_PORT) must
+    /// bind.
+    #[arg(long, env = "OMNIA_METRICS_LISTEN", value_name = "ADDR",
+          value_parser = parse_metrics_listen)]
+    metrics_listen: Option<MetricsListen>,
     /// Answer with the mock provider wherever a real one cannot run (no credentials, or a type
     /// this build does not support).
     #[arg(long)]
@@ -97,6 +127,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             max_message_bytes: cli.context_max_message_bytes,
         },
         context_memory_bytes: cli.context_memory_bytes,
+        metrics: Metrics::new(),
     };
     let runtime = Runtime::compile(&config, options).map_err(|e| e.to_string())?;
     // Redis-backed context stores are connected now: bad credentials stop start-up here.
@@ -128,6 +159,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         tracing::warn!("no AgentRuntime in the configuration: every call will answer NotFound");
     }
     // Bind only after everything compiled: a bad pack never opens the port.
+    let metrics = start_metrics(cli.metrics_listen, runtime.metrics()).await?;
     if let Some(path) = &cli.socket {
         // A socket file left by a previous run would make bind fail.
         let _ = std::fs::remove_file(path);
@@ -140,7 +172,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     } else {
         let address = match cli.listen {
             Some(address) => address,
-            None => SocketAddr::from((Ipv4Addr::LOCALHOST, port_from_env()?)),
+            None => SocketAddr::from((
+                Ipv4Addr::LOCALHOST,
+                port_from_env("OMNIA_RUNTIME_PORT", DEFAULT_PORT)?,
+            )),
         };
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -160,21 +195,71 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
     }
+    // Metrics stay up while in-flight calls finish, so their last scrape still sees them.
+    if let Some((stop, task)) = metrics {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     tracing::info!("omnia-runtime stopped");
     Ok(())
 }
 
-/// `OMNIA_RUNTIME_PORT`, or 9000.
-fn port_from_env() -> Result<u16, String> {
-    match std::env::var("OMNIA_RUNTIME_PORT") {
+/// The running metrics listener: send on the channel to stop it, then await the task.
+type MetricsTask = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// Binds and starts the `/metrics` listener as `--metrics-listen` says; `None` when off, or when
+/// the default address cannot be bound (a warning: metrics are not worth failing a runtime that
+/// nobody asked to serve them, and a second runtime on one host would otherwise never start).
+async fn start_metrics(
+    flag: Option<MetricsListen>,
+    metrics: &Metrics,
+) -> Result<Option<MetricsTask>, String> {
+    let (address, explicit) = match flag {
+        Some(MetricsListen::Off) => return Ok(None),
+        Some(MetricsListen::At(address)) => (address, true),
+        None => {
+            let explicit = std::env::var_os("OMNIA_METRICS_PORT").is_some();
+            let port = port_from_env("OMNIA_METRICS_PORT", DEFAULT_METRICS_PORT)?;
+            (SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), explicit)
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(e) if explicit => return Err(format!("cannot serve metrics on {address}: {e}")),
+        Err(e) => {
+            tracing::warn!(
+                "cannot serve metrics on {address}: {e}; running without /metrics (set \
+                 --metrics-listen or OMNIA_METRICS_PORT to choose another address)"
+            );
+            return Ok(None);
+        }
+    };
+    let local = listener.local_addr().unwrap_or(address);
+    tracing::info!(%local, "serving Prometheus metrics on /metrics");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(omnia_runtime::serve_metrics(
+        metrics.clone(),
+        listener,
+        async move {
+            // A dropped sender (start-up failed later) stops the listener too.
+            let _ = stopped.await;
+        },
+    ));
+    Ok(Some((stop, task)))
+}
+
+/// The port in the environment variable `name`, or `default` when it is not set.
+fn port_from_env(name: &str, default: u16) -> Result<u16, String> {
+    match std::env::var(name) {
         Ok(value) => value
             .trim()
             .parse()
-            .map_err(|_| format!("OMNIA_RUNTIME_PORT must be a port number, not {value:?}")),
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_PORT),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err("OMNIA_RUNTIME_PORT must be a port number".to_owned())
-        }
+            .map_err(|_| format!("{name} must be a port number, not {value:?}")),
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} must be a port number")),
     }
 }
 

@@ -61,15 +61,19 @@ fn summarizer_pack() -> Value {
 fn provider(kind: ProviderType, scenarios: Vec<MockScenario>) -> Provider {
     Provider {
         name: format!("{kind:?}-provider").to_lowercase(),
+        namespace: "default".into(),
         kind,
         role: ProviderRole::Llm,
         headers: BTreeMap::new(),
         model: String::new(),
         base_url: None,
         api_key: None,
+        credential: None,
+        credential_problem: None,
         pricing: Pricing {
             input_per_1k: 1.0,
             output_per_1k: 2.0,
+            cached_per_1k: None,
         },
         defaults: ProviderDefaults::default(),
         mock_scenarios: scenarios,
@@ -598,7 +602,7 @@ fn a_bad_pack_fails_compilation_naming_agent_file_and_pointer() {
 }
 
 #[test]
-fn an_llm_provider_fails_compilation_outside_dev_mode() {
+fn an_llm_provider_without_a_key_fails_compilation_outside_dev_mode() {
     let config = ResolvedConfig {
         agents: vec![agent(
             "llm",
@@ -628,8 +632,8 @@ fn an_llm_provider_fails_compilation_outside_dev_mode() {
     .unwrap();
 
     assert!(
-        err.to_string()
-            .contains("`claude-provider` has type `claude`"),
+        err.to_string().contains("Provider `claude-provider`")
+            && err.to_string().contains("has no credential"),
         "{err}"
     );
     assert_eq!(

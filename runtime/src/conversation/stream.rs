@@ -14,7 +14,9 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::Conversation;
-use crate::provider::{ChatMessage, ChatRequest, Deltas, ProviderError, ToolOutcome, Usage};
+use crate::provider::{
+    ChatMessage, ChatRequest, Deltas, Output, ProviderError, ToolOutcome, Usage,
+};
 
 /// The runtime gives up on a client tool call after this long without its result. The gateway
 /// answers every call within its own (shorter) timeouts, with a rejection if need be; this only
@@ -250,6 +252,8 @@ impl Session {
                     system,
                     history,
                     parameters: self.agent.parameters,
+                    tools: &[],
+                    output: Output::Text,
                 },
                 deltas,
             );
@@ -262,30 +266,34 @@ impl Session {
             let (end, forwarded) = tokio::join!(chat, forward);
             forwarded.map_err(|Closed| TurnError::Closed)?;
             let end = end.map_err(TurnError::Provider)?;
-            usage = add(usage, end.usage);
+            usage = usage.plus(end.usage);
             answer.push_str(&end.text);
             if !end.text.is_empty() {
                 history.push(ChatMessage::Assistant { content: end.text });
             }
-            let Some(call) = end.tool_call else {
+            if end.tool_calls.is_empty() {
                 return Ok((answer, usage));
-            };
-            history.push(ChatMessage::ToolCall(call.clone()));
-            self.send(ServerMessage::client_tool_call(
-                call.id.clone(),
-                call.name.clone(),
-                Utf8Bytes::from(call.arguments_json.clone()),
-                call.consent_message.clone(),
-                call.categories.clone(),
-            ))
-            .await
-            .map_err(|Closed| TurnError::Closed)?;
-            let outcome = self.tool_outcome(&call.id, inbound).await?;
-            history.push(ChatMessage::ToolResult {
-                call_id: call.id,
-                name: call.name,
-                outcome,
-            });
+            }
+            // Every call of the round is recorded before any result, as the providers expect
+            // their history.
+            history.extend(end.tool_calls.iter().cloned().map(ChatMessage::ToolCall));
+            for call in end.tool_calls {
+                self.send(ServerMessage::client_tool_call(
+                    call.id.clone(),
+                    call.name.clone(),
+                    Utf8Bytes::from(call.arguments_json.clone()),
+                    call.consent_message.clone(),
+                    call.categories.clone(),
+                ))
+                .await
+                .map_err(|Closed| TurnError::Closed)?;
+                let outcome = self.tool_outcome(&call.id, inbound).await?;
+                history.push(ChatMessage::ToolResult {
+                    call_id: call.id,
+                    name: call.name,
+                    outcome,
+                });
+            }
         }
         Err(TurnError::TooManyTools)
     }
@@ -351,14 +359,6 @@ fn text_of(message: &ClientMessage) -> String {
         .find(|part| part.r#type == "text" && !part.text.is_empty())
         .map(|part| part.text.clone())
         .unwrap_or_else(|| String::from_utf8_lossy(&message.content).into_owned())
-}
-
-fn add(a: Usage, b: Usage) -> Usage {
-    Usage {
-        input_tokens: a.input_tokens.saturating_add(b.input_tokens),
-        output_tokens: a.output_tokens.saturating_add(b.output_tokens),
-        cost_usd: a.cost_usd + b.cost_usd,
-    }
 }
 
 fn wire(usage: Usage) -> WireUsage {

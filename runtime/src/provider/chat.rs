@@ -3,6 +3,7 @@
 
 use omnia_proto::Utf8Bytes;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Parameters, Usage};
@@ -49,12 +50,68 @@ pub enum ToolOutcome {
     Rejected(String),
 }
 
-/// One provider round of a conversation: the system prompt and the history so far.
+/// One provider round of a conversation: the system prompt, the history so far, the tools the
+/// model may ask for and the shape its answer must take.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
     pub system: &'a str,
     pub history: &'a [ChatMessage],
     pub parameters: Parameters,
+    pub tools: &'a [ToolSpec],
+    pub output: Output<'a>,
+}
+
+/// A tool the model may call, as every provider describes one: a name, what it does, and a JSON
+/// schema of its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// The arguments' JSON schema (an object schema).
+    pub parameters: Value,
+}
+
+/// The form the answer must take, asked of each provider in its own way (function mode; agent
+/// turns answer in text).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Output<'a> {
+    /// Free text.
+    #[default]
+    Text,
+    /// Any JSON value.
+    Json,
+    /// JSON that passes `schema`; `name` labels it where the provider asks for one (the agent's
+    /// name, as Omnia sends it).
+    JsonSchema { name: &'a str, schema: &'a Value },
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FinishReason {
+    /// It finished its answer.
+    #[default]
+    Stop,
+    /// It ran out of `max_tokens`.
+    Length,
+    /// It asks for tool calls.
+    ToolCalls,
+    /// The provider's safety filter stopped it.
+    ContentFilter,
+    /// A reason this runtime does not know, as the provider spelled it.
+    Other(String),
+}
+
+impl FinishReason {
+    /// The reason as the GenAI semantic conventions spell it (`gen_ai.response.finish_reasons`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Other(other) => other,
+        }
+    }
 }
 
 impl ChatRequest<'_> {
@@ -123,7 +180,8 @@ impl Deltas {
 pub struct ChatEnd {
     /// The whole answer text of this round (what was streamed, joined).
     pub text: String,
-    /// The model stopped to ask for this client-side tool call.
-    pub tool_call: Option<ToolCallRequest>,
+    /// The model stopped to ask for these tool calls (several at once with some providers).
+    pub tool_calls: Vec<ToolCallRequest>,
+    pub finish: FinishReason,
     pub usage: Usage,
 }

@@ -9,8 +9,8 @@ use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
 use super::{
-    ChatEnd, ChatRequest, Completion, CompletionRequest, Deltas, Provider, ProviderError, Usage,
-    mock_chat, synthesize,
+    ChatEnd, ChatRequest, Completion, CompletionRequest, Deltas, FinishReason, Provider,
+    ProviderError, Usage, mock_chat, synthesize,
 };
 
 /// The answer when no scenario matches and the function declares no output schema.
@@ -141,7 +141,8 @@ impl Provider for MockProvider {
                     let used = usage(call.arguments_json.len());
                     return Ok(ChatEnd {
                         text: String::new(),
-                        tool_call: Some(call),
+                        tool_calls: vec![call],
+                        finish: FinishReason::ToolCalls,
                         usage: used,
                     });
                 }
@@ -161,7 +162,8 @@ impl Provider for MockProvider {
             Ok(ChatEnd {
                 usage: usage(text.len()),
                 text,
-                tool_call: None,
+                tool_calls: Vec::new(),
+                finish: FinishReason::Stop,
             })
         })
     }

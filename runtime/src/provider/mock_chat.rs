@@ -112,6 +112,8 @@ mod tests {
             system: "be brief",
             history,
             parameters: Parameters::default(),
+            tools: &[],
+            output: crate::provider::Output::Text,
         }
     }
 

@@ -1,14 +1,23 @@
 //! LLM providers: the [`Provider`] trait, its request and answer types, and [`build`], which turns
 //! a resolved `Provider` resource into something the runtime can call.
 //!
-//! This build ships the two providers that need no network: [`EchoProvider`] (output = input, for
-//! load tests and wiring checks) and [`MockProvider`] (deterministic answers, for dev mode and
-//! tests). OpenAI, Anthropic and Gemini arrive later behind the same trait.
+//! Two providers need no network: [`EchoProvider`] (output = input, for load tests and wiring
+//! checks) and [`MockProvider`] (deterministic answers, for dev mode and tests). The LLM APIs
+//! (OpenAI's Chat Completions and the servers that speak it, Anthropic's Messages, Gemini's
+//! generateContent) share [`http`]'s client, timeouts and retries.
 
+mod anthropic;
 mod chat;
 mod echo;
+mod gemini;
+mod http;
+mod llm;
 mod mock;
 mod mock_chat;
+mod openai;
+mod price;
+mod remote;
+mod sse;
 mod synth;
 
 use std::sync::Arc;
@@ -19,9 +28,13 @@ use omnia_api::ProviderType;
 use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
-pub use chat::{ChatEnd, ChatMessage, ChatRequest, Deltas, Stopped, ToolCallRequest, ToolOutcome};
+pub use chat::{
+    ChatEnd, ChatMessage, ChatRequest, Deltas, FinishReason, Output, Stopped, ToolCallRequest,
+    ToolOutcome, ToolSpec,
+};
 pub use echo::EchoProvider;
 pub use mock::MockProvider;
+pub use price::{Rates, rates};
 pub use synth::synthesize;
 
 /// Something that turns a rendered prompt into an answer.
@@ -53,7 +66,7 @@ pub trait Provider: Send + Sync + 'static {
                     system: request.system,
                     user: said.as_str(),
                     input_json: &said,
-                    output_schema: None,
+                    output: request.output,
                     parameters: request.parameters,
                 })
                 .await?;
@@ -61,7 +74,8 @@ pub trait Provider: Send + Sync + 'static {
             let _ = deltas.send(completion.content.clone()).await;
             Ok(ChatEnd {
                 text: completion.content.as_str().to_owned(),
-                tool_call: None,
+                tool_calls: Vec::new(),
+                finish: FinishReason::Stop,
                 usage: completion.usage,
             })
         })
@@ -78,9 +92,10 @@ pub struct CompletionRequest<'a> {
     /// The invocation's raw input, exactly as the caller sent it (the runtime refuses input that
     /// is not UTF-8).
     pub input_json: &'a Utf8Bytes,
-    /// The function's `outputSchema`, when it has one, for providers that ask the model for
-    /// structured output. The mock does not read it: it prepared its answer at start-up.
-    pub output_schema: Option<&'a Value>,
+    /// The form of the answer (the AgentRuntime's `outputFormat` and `outputSchema`), asked of
+    /// the model in the provider's own way. The mock does not read it: it prepared its answer
+    /// at start-up.
+    pub output: Output<'a>,
     /// Generation parameters: the prompt's, else the provider's defaults.
     pub parameters: Parameters,
 }
@@ -135,6 +150,8 @@ pub struct Usage {
     pub input_tokens: u32,
     /// Answer tokens.
     pub output_tokens: u32,
+    /// The part of `input_tokens` the provider read from its prompt cache.
+    pub cached_tokens: u32,
     /// Cost in US dollars.
     pub cost_usd: f64,
 }
@@ -150,7 +167,18 @@ impl Usage {
         Usage {
             input_tokens,
             output_tokens,
+            cached_tokens: 0,
             cost_usd,
+        }
+    }
+
+    /// Both calls' usage together (one turn of several provider rounds).
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            cached_tokens: self.cached_tokens.saturating_add(other.cached_tokens),
+            cost_usd: self.cost_usd + other.cost_usd,
         }
     }
 }
@@ -166,9 +194,9 @@ fn tokens(bytes: usize) -> u32 {
 pub enum ProviderError {
     /// The Provider's type has no implementation in this build.
     #[error(
-        "Provider `{name}` has type `{kind}`, which this build cannot run: it supports `mock` and \
-         `echo` (LLM providers arrive with their own issue); run with --dev to answer with the \
-         mock provider instead"
+        "Provider `{name}` has type `{kind}`, which this build cannot run: it supports `openai`, \
+         `claude`, `gemini`, `ollama`, `vllm`, `mock` and `echo`; run with --dev to answer with \
+         the mock provider instead"
     )]
     Unsupported {
         /// The Provider resource.
@@ -197,12 +225,36 @@ pub enum ProviderError {
         /// Why the synthesised answer does not do.
         reason: String,
     },
-    /// The provider answered with an error or with something unusable.
+    /// The provider answered with something unusable, or the stream broke off.
     #[error("provider `{provider}` failed: {message}")]
     Failed {
         /// The Provider resource.
         provider: String,
-        /// What went wrong, as the provider reported it.
+        /// What went wrong.
+        message: String,
+    },
+    /// The provider's API answered with an error status.
+    #[error("provider `{provider}` answered HTTP {status}: {message}")]
+    Http {
+        /// The Provider resource.
+        provider: String,
+        status: u16,
+        /// The provider's own message, shortened.
+        message: String,
+    },
+    /// The provider did not answer in time, or its stream went silent.
+    #[error("provider `{provider}` timed out: {message}")]
+    Timeout {
+        /// The Provider resource.
+        provider: String,
+        /// Which wait ran out, and after how long.
+        message: String,
+    },
+    /// The Provider's API key could not be found (which Secret and key were tried is in
+    /// `message`; the key itself never is).
+    #[error("{message}; run with --dev to answer with the mock provider instead")]
+    MissingCredential {
+        /// What was looked for and where.
         message: String,
     },
 }
@@ -210,7 +262,11 @@ pub enum ProviderError {
 impl ProviderError {
     /// Whether trying again later may succeed (maps to gRPC `Unavailable` rather than `Internal`).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ProviderError::Unavailable { .. })
+        match self {
+            ProviderError::Unavailable { .. } | ProviderError::Timeout { .. } => true,
+            ProviderError::Http { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
     }
 }
 
@@ -273,47 +329,41 @@ pub fn build_with(
         )
         .map(|mock| mock.with_stream_delay(stream_delay))
     };
-    let (provider, stand_in): (Arc<dyn Provider>, _) = match provider.kind {
-        ProviderType::Echo => (
-            Arc::new(EchoProvider::new(provider.name.clone(), provider.pricing)),
-            None,
-        ),
-        ProviderType::Mock => (Arc::new(mock()?), None),
-        kind if dev => {
-            // Keyless providers (ollama) and providers whose key was found fail for the same
-            // reason today, but the message says which so the user knows what to fix later.
-            let reason = if provider.api_key.is_none() && needs_api_key(kind) {
-                "it has no usable credentials"
-            } else {
-                "this build does not support that provider type yet"
-            };
-            tracing::warn!(
-                provider = %provider.name,
-                kind = kind.as_str(),
-                "dev mode: answering with the mock provider because {reason}"
-            );
-            let stand_in = StandIn {
-                kind: kind.as_str(),
-                reason,
-            };
-            (Arc::new(mock()?), Some(stand_in))
-        }
-        kind => {
-            return Err(ProviderError::Unsupported {
-                name: provider.name.clone(),
-                kind: kind.as_str(),
-            });
-        }
+    let stand_in = |reason: &'static str| -> Result<Built, ProviderError> {
+        let kind = provider.kind.as_str();
+        tracing::warn!(
+            provider = %provider.name,
+            kind,
+            "dev mode: answering with the mock provider because {reason}"
+        );
+        Ok(Built {
+            provider: Arc::new(mock()?),
+            stand_in: Some(StandIn { kind, reason }),
+        })
     };
+    let provider: Arc<dyn Provider> = match provider.kind {
+        ProviderType::Echo => Arc::new(EchoProvider::new(provider.name.clone(), provider.pricing)),
+        ProviderType::Mock => Arc::new(mock()?),
+        kind => match remote::build(provider) {
+            Ok(Some(remote)) => remote,
+            // Dev mode runs every function locally, even one whose key is not at hand.
+            Err(ProviderError::MissingCredential { .. }) if dev => {
+                return stand_in("it has no usable credentials");
+            }
+            Err(error) => return Err(error),
+            Ok(None) if dev => {
+                return stand_in("this build does not support that provider type yet");
+            }
+            Ok(None) => {
+                return Err(ProviderError::Unsupported {
+                    name: provider.name.clone(),
+                    kind: kind.as_str(),
+                });
+            }
+        },
+    };
+    let stand_in = None;
     Ok(Built { provider, stand_in })
-}
-
-/// Whether a provider type authenticates with an API key (cloud SDK credentials count as one).
-fn needs_api_key(kind: ProviderType) -> bool {
-    !matches!(
-        kind,
-        ProviderType::Ollama | ProviderType::Mock | ProviderType::Echo
-    )
 }
 
 #[cfg(test)]

@@ -14,15 +14,19 @@ fn config(
 ) -> omnia_api::Provider {
     omnia_api::Provider {
         name: "my-provider".into(),
+        namespace: "default".into(),
         kind,
         role: ProviderRole::Llm,
         headers: BTreeMap::new(),
         model: String::new(),
         base_url: None,
-        api_key: api_key.map(str::to_owned),
+        api_key: api_key.map(omnia_api::ApiKey::new),
+        credential: None,
+        credential_problem: None,
         pricing: Pricing {
             input_per_1k: 3.0,
             output_per_1k: 15.0,
+            cached_per_1k: None,
         },
         defaults: ProviderDefaults::default(),
         mock_scenarios: scenarios,
@@ -43,7 +47,10 @@ fn complete(provider: &dyn Provider, input: &Utf8Bytes, schema: Option<&Value>) 
         system: "system prompt",
         user: "user",
         input_json: input,
-        output_schema: schema,
+        output: match schema {
+            Some(schema) => Output::JsonSchema { name: "f", schema },
+            None => Output::Json,
+        },
         parameters: Parameters::default(),
     };
     provider
@@ -82,6 +89,7 @@ fn usage_estimates_four_bytes_per_token_priced_per_thousand() {
         Pricing {
             input_per_1k: 3.0,
             output_per_1k: 15.0,
+            cached_per_1k: None,
         },
     );
 
@@ -283,28 +291,70 @@ fn build_makes_echo_and_mock_without_dev_mode() {
 }
 
 #[test]
-fn build_refuses_llm_providers_outside_dev_mode_naming_resource_and_type() {
+fn build_refuses_unsupported_types_outside_dev_mode_naming_resource_and_type() {
     let err = build(
-        &config(ProviderType::Claude, Some("sk-real"), vec![]),
+        &config(ProviderType::Bedrock, Some("sk-real"), vec![]),
         false,
         None,
     )
-    .expect_err("claude is not implemented yet");
+    .expect_err("bedrock has no implementation");
 
     assert_eq!(
         err,
         ProviderError::Unsupported {
             name: "my-provider".into(),
-            kind: "claude"
+            kind: "bedrock"
         }
     );
     let message = err.to_string();
     assert!(
-        message.contains("`my-provider`") && message.contains("`claude`"),
+        message.contains("`my-provider`") && message.contains("`bedrock`"),
         "{message}"
     );
     assert!(
-        message.contains("`mock`") && message.contains("`echo`"),
+        message.contains("`openai`") && message.contains("`mock`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn build_makes_llm_providers_that_have_a_key() {
+    for kind in [
+        ProviderType::Openai,
+        ProviderType::Claude,
+        ProviderType::Gemini,
+    ] {
+        let built = build(&config(kind, Some("sk-real"), vec![]), false, None).unwrap();
+        assert_eq!(built.provider.name(), "my-provider");
+        assert_eq!(built.stand_in, None);
+    }
+    // Local servers take no key, but must be told the model.
+    let mut ollama = config(ProviderType::Ollama, None, vec![]);
+    let err = build(&ollama, false, None).expect_err("no model");
+    assert!(err.to_string().contains("spec.model is required"), "{err}");
+    ollama.model = "llama3.2".into();
+    assert!(build(&ollama, false, None).is_ok());
+}
+
+#[test]
+fn build_refuses_a_missing_key_outside_dev_mode_naming_the_secret_and_key() {
+    let mut provider = config(ProviderType::Openai, None, vec![]);
+    provider.credential = Some(omnia_api::CredentialSource::Secret {
+        namespace: "default".into(),
+        name: "openai-creds".into(),
+        keys: vec!["OPENAI_API_KEY".into(), "api-key".into()],
+    });
+    provider.credential_problem = Some(omnia_api::CredentialProblem::KeyNotFound);
+
+    let err = build(&provider, false, None).expect_err("no key");
+
+    assert!(
+        matches!(err, ProviderError::MissingCredential { .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("default/openai-creds") && message.contains("`OPENAI_API_KEY`"),
         "{message}"
     );
 }
