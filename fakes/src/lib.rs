@@ -9,9 +9,11 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod openai;
+pub mod otlp;
 mod reply;
 mod server;
 
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use reply::{Reply, StreamEnd, StreamReply, sse_data, sse_event};
 pub use server::{FakeServer, Recorded};
 

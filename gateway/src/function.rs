@@ -35,6 +35,7 @@ use omnia_middleware::schema::{JsonSchema, ValidateInputLayer, ValidateOutputLay
 use omnia_middleware::{BoxError, GatewayError, InvocationId, ResponseBody, Violations};
 use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::{InvocationRequest, Usage};
+use omnia_runtime::telemetry::TraceHeaders;
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder};
@@ -172,6 +173,10 @@ fn identity_metadata<T>(
 ) {
     let metadata = call.metadata_mut();
     metadata.insert("x-omnia-agent-name", agent.name.clone());
+    // The gateway's span of this call (or, with tracing off, the caller's context as it came).
+    if let Some(trace) = parts.extensions.get::<TraceHeaders>() {
+        trace.write_metadata(metadata);
+    }
     metadata.insert("x-omnia-namespace", agent.namespace.clone());
     if let Some(id) = parts.extensions.get::<RequestId>()
         && let Ok(text) = id.header_value().to_str()

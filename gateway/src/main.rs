@@ -362,13 +362,6 @@ fn facade_threads(cli: &Cli) -> usize {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     // https JWKS URLs need a TLS provider; ring is the one this build carries.
     let _ = rustls::crypto::ring::default_provider().install_default();
     // With facade threads, this thread is the first of them and runs a current-thread runtime
@@ -384,7 +377,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    // Log lines to stderr (and, with OMNIA_TRACING_ENABLED=true, OTLP traces exported on this
+    // runtime).
+    let telemetry = match omnia_runtime::telemetry::init(
+        omnia_runtime::telemetry::FACADE_SERVICE,
+        std::io::stderr,
+        runtime.handle(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(message) => {
+            eprintln!("omnia-gateway: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ran = runtime.block_on(async {
+        let ran = run(cli).await;
+        // After the drain, so the spans of the last calls are sent too.
+        telemetry.shutdown().await;
+        ran
+    });
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("omnia-gateway: {message}");

@@ -15,12 +15,14 @@ use omnia_middleware::limit::BodyLimitLayer;
 pub use omnia_middleware::load_shed::LoadShedLayer;
 use omnia_middleware::method::AllowMethods;
 use omnia_middleware::{BoxError, ResponseBody, ValidateRequestHeaderLayer, request_id};
+use omnia_runtime::telemetry::{self, TraceHeaders};
 use tower::{Layer, Service, ServiceBuilder};
+use tracing::Instrument as _;
 
 use crate::agent::{AgentService, is_agent_path};
 use crate::function::{self, FunctionSpec};
 use crate::metrics::{Connection, Metrics};
-use crate::router::{FunctionRouter, PathRouter, function_name};
+use crate::router::{FUNCTIONS_PREFIX, FunctionRouter, PathRouter, function_name};
 use crate::runtime_client::RuntimeClient;
 
 /// Limits that shape the stack.
@@ -141,7 +143,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         // A WebSocket's upgrade is not a request of its agent's: its turns are (agent/).
         if is_agent_path(request.uri().path()) {
             return Box::pin(self.inner.call(request));
@@ -151,11 +153,32 @@ where
             request.extensions().get::<Connection>(),
         );
         let started = Instant::now();
+        // The call's server span (none with tracing off), child of the caller's traceparent;
+        // the runtime call (function.rs) passes on what `outgoing` gives.
+        let incoming = TraceHeaders::from_headers(request.headers());
+        let span = if request.uri().path().starts_with(FUNCTIONS_PREFIX) {
+            telemetry::function_call_span(
+                request.method().as_str(),
+                request.uri().path(),
+                incoming.as_ref(),
+            )
+        } else {
+            tracing::Span::none()
+        };
+        if let Some(outgoing) = telemetry::outgoing(&span, incoming.as_ref()) {
+            request.extensions_mut().insert(outgoing);
+        }
         let future = self.inner.call(request);
-        Box::pin(async move {
-            let response = future.await?;
-            in_flight.finish(response.status().as_u16(), started.elapsed());
-            Ok(response)
-        })
+        let recorded = span.clone();
+        Box::pin(
+            async move {
+                let response = future.await?;
+                let status = response.status().as_u16();
+                in_flight.finish(status, started.elapsed());
+                telemetry::record_http_status(&recorded, status);
+                Ok(response)
+            }
+            .instrument(span),
+        )
     }
 }

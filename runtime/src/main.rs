@@ -22,7 +22,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use omnia_runtime::{Metrics, Runtime, RuntimeOptions};
-use tracing_subscriber::EnvFilter;
 
 /// The runtime's gRPC port when neither `--listen` nor `OMNIA_RUNTIME_PORT` says otherwise.
 const DEFAULT_PORT: u16 = 9000;
@@ -95,8 +94,6 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
     let cli = Cli::parse();
     // rediss:// context stores need a TLS provider; ring is the one this build carries.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -107,7 +104,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match executor.block_on(run(cli)) {
+    // Log lines (and, with OMNIA_TRACING_ENABLED=true, OTLP traces exported on this runtime).
+    let telemetry = match omnia_runtime::telemetry::init(
+        omnia_runtime::telemetry::RUNTIME_SERVICE,
+        std::io::stdout,
+        executor.handle(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(message) => {
+            eprintln!("omnia-runtime: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ran = executor.block_on(async {
+        let ran = run(cli).await;
+        // After the drain, so the spans of the last calls are sent too.
+        telemetry.shutdown().await;
+        ran
+    });
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("omnia-runtime: {message}");
@@ -128,6 +143,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         },
         context_memory_bytes: cli.context_memory_bytes,
         metrics: Metrics::new(),
+        // Server-side tools arrive with ToolRegistry support; until then every call a model
+        // makes goes to the client (agent mode).
+        ..RuntimeOptions::default()
     };
     let runtime = Runtime::compile(&config, options).map_err(|e| e.to_string())?;
     // Redis-backed context stores are connected now: bad credentials stop start-up here.

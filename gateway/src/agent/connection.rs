@@ -11,9 +11,11 @@ use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketWrite};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use omnia_runtime::telemetry::{self, TraceHeaders};
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::WsLimits;
 use futures_util::future::BoxFuture;
@@ -46,6 +48,10 @@ pub struct Session {
     pub limits: Arc<WsLimits>,
     /// The agent's metrics.
     pub meter: Option<WsMeter>,
+    /// The agent's name, for its turns' spans.
+    pub agent: String,
+    /// The upgrade request's trace context: the parent of every turn's span.
+    pub trace: Option<TraceHeaders>,
 }
 
 /// Runs the connection over `io` (the upgraded socket) until it closes.
@@ -297,10 +303,16 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                 {
                     return None;
                 }
+                let span = telemetry::ws_turn_span(
+                    &session.agent,
+                    sink.session_id(),
+                    session.trace.as_ref(),
+                );
                 let turn = session
                     .conversation
                     .clone()
-                    .turn(Turn::from_message(&message), sink.clone());
+                    .turn(Turn::from_message(&message), sink.clone())
+                    .instrument(span);
                 let Some(meter) = &self.meter else {
                     return Some(Box::pin(async move {
                         turn.await;

@@ -16,6 +16,7 @@ use http::header::{HOST, ORIGIN, SEC_WEBSOCKET_PROTOCOL};
 use http::{Request, Response};
 use omnia_middleware::auth::AuthChain;
 use omnia_middleware::{GatewayError, ResponseBody};
+use omnia_runtime::telemetry::TraceHeaders;
 use tower::Service;
 
 pub mod connection;
@@ -185,6 +186,7 @@ impl Surface {
         let agent = &served.spec;
 
         let (mut parts, body) = request.into_parts();
+        let trace = TraceHeaders::from_headers(&parts.headers);
         let selected = subprotocol::lift_bearer(&mut parts.headers);
         let identity = agent.auth.authenticate(&parts).await?;
         let origin = parts.headers.get(ORIGIN).and_then(|v| v.to_str().ok());
@@ -223,6 +225,7 @@ impl Surface {
             request_id: uuid::Uuid::new_v4().to_string(),
             workspace: query.workspace.clone(),
             tools: tools.clone(),
+            trace: trace.clone(),
         });
         let session = connection::Session {
             id,
@@ -230,6 +233,8 @@ impl Surface {
             tools,
             limits: self.limits.clone(),
             meter: served.meter.clone(),
+            agent: agent.name.clone(),
+            trace,
         };
         tokio::spawn(async move {
             match upgraded.await {

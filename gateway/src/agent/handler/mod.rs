@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use omnia_middleware::auth::Identity;
+use omnia_runtime::telemetry::TraceHeaders;
 use tokio::sync::mpsc;
 
 use super::protocol::outbound::{self, ToolCall, Usage};
@@ -74,6 +75,9 @@ pub struct SessionInfo {
     pub workspace: Option<String>,
     /// The client-side tool calls waiting on this connection.
     pub tools: ClientTools,
+    /// The trace context of the upgrade request (`traceparent`), passed on to the runtime as it
+    /// came when tracing is off.
+    pub trace: Option<TraceHeaders>,
 }
 
 /// How a turn ended, for `omnia_agent_requests_total{status}`.

@@ -17,6 +17,7 @@ use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::server_message::Message;
 use omnia_proto::runtime::v1::{ClientMessage, ResumeState, ServerMessage, ToolExecution};
 use omnia_runtime::MULTI_TURN_STREAM;
+use omnia_runtime::telemetry::{self, TraceHeaders};
 use tokio::sync::{Mutex, mpsc};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
@@ -113,9 +114,11 @@ enum Ended {
 impl Conversation for RuntimeConversation {
     fn turn(self: Arc<Self>, turn: Turn, sink: Sink) -> BoxFuture<'static, Outcome> {
         Box::pin(async move {
+            // This turn's span (connection.rs), or the client's context when tracing is off.
+            let trace = telemetry::outgoing(&tracing::Span::current(), self.session.trace.as_ref());
             let mut link = self.link.lock().await;
             if link.is_none() {
-                match self.open().await {
+                match self.open(trace.as_ref()).await {
                     Ok(opened) => *link = Some(opened),
                     Err(reason) => return self.failed(&sink, &reason).await,
                 }
@@ -123,10 +126,14 @@ impl Conversation for RuntimeConversation {
             let Some(open) = link.as_mut() else {
                 return Outcome::Failed;
             };
-            let message = ClientMessage {
+            let mut message = ClientMessage {
                 metadata: turn.metadata.into_iter().collect(),
                 ..ClientMessage::text(self.id().to_string(), Utf8Bytes::from(turn.text))
             };
+            // Per message too: a stream the runtime keeps carries many turns, each its own span.
+            if let Some(trace) = &trace {
+                trace.write_map(&mut message.metadata);
+            }
             let ended = if open.to_runtime.send(message).await.is_err() {
                 Ended::Broken("the runtime closed the conversation".to_owned())
             } else {
@@ -193,11 +200,16 @@ impl RuntimeConversation {
         self.id.lock().clone()
     }
 
-    async fn open(&self) -> Result<Link, String> {
+    async fn open(&self, trace: Option<&TraceHeaders>) -> Result<Link, String> {
         let (to_runtime, messages) = mpsc::channel(TO_RUNTIME);
+        let mut metadata = metadata(&self.session, &self.id());
+        // A runtime that opens a stream per turn (Omnia's) reads the context here.
+        if let Some(trace) = trace {
+            trace.write_metadata(&mut metadata);
+        }
         let frames = self
             .client
-            .converse(metadata(&self.session, &self.id()), messages)
+            .converse(metadata, messages)
             .await
             .map_err(|status| {
                 tracing::warn!(session = %self.id(), %status, "Converse refused");
