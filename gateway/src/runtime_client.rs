@@ -197,10 +197,33 @@ impl RuntimeClient {
 /// What a gRPC status from the runtime means to the caller. Only `INVALID_ARGUMENT` is the
 /// caller's doing (the runtime says so when the input lacks a variable the prompt requires), and
 /// its message is about that input, so the caller reads it. Every other status is the runtime's
-/// failure: the caller learns its gRPC code, and the message (provider errors, transport errors
-/// naming addresses) becomes the logged cause.
+/// failure: the caller learns its gRPC code, and the message (transport errors naming addresses)
+/// becomes the logged cause. A model provider's failure, which our runtime marks with
+/// `x-omnia-error-source: provider`, is the exception: its message is the provider's own
+/// (summarised, never the key), which the caller needs to act on ("invalid x-api-key", a rate
+/// limit), so the detail carries it, bounded to [`PROVIDER_MESSAGE_CHARS`]; so is an answer a
+/// PromptPack validator refused (`validator`), whose message the pack wrote for the user.
 fn failure(status: &tonic::Status, timeout: Duration) -> GatewayError {
     let code = status.code();
+    let source = status
+        .metadata()
+        .get(omnia_runtime::ERROR_SOURCE_METADATA)
+        .and_then(|source| source.to_str().ok());
+    let said = match source {
+        Some(omnia_runtime::ERROR_SOURCE_PROVIDER) => Some("the model provider failed"),
+        // A PromptPack validator refused the answer; its message is written for the user.
+        Some(omnia_runtime::ERROR_SOURCE_VALIDATOR) => Some("the answer was refused"),
+        _ => None,
+    };
+    if let Some(said) = said {
+        return GatewayError::RuntimeError {
+            detail: format!(
+                "{said} (gRPC code {code:?}): {}",
+                bounded(status.message(), PROVIDER_MESSAGE_CHARS)
+            ),
+            cause: cause(status),
+        };
+    }
     let detail = match code {
         Code::InvalidArgument => {
             return GatewayError::InputInvalid {
@@ -223,6 +246,17 @@ fn failure(status: &tonic::Status, timeout: Duration) -> GatewayError {
              invocation_id"
         ),
         cause: cause(status),
+    }
+}
+
+/// The most of a provider's failure message a caller reads.
+const PROVIDER_MESSAGE_CHARS: usize = 300;
+
+/// `text` cut to at most `max` chars (on a char boundary), `...` marking a cut.
+fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

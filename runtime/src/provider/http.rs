@@ -156,8 +156,14 @@ impl Http {
                 ));
             }
             Ok(Err(error)) => {
-                let error = self.unreachable(&error);
-                return Err(Sent::Retry(error, None));
+                // A certificate the trust store refuses will be refused again.
+                let untrusted = is_tls_refusal(&error);
+                let error = self.unreachable(error);
+                return Err(if untrusted {
+                    Sent::Fatal(error)
+                } else {
+                    Sent::Retry(error, None)
+                });
             }
             Ok(Ok(response)) => response,
         };
@@ -185,7 +191,7 @@ impl Http {
             Err(_) => Err(Attempt::Retry(
                 self.timeout("the answer did not finish", self.request_timeout),
             )),
-            Ok(Err(error)) => Err(Attempt::Retry(self.broken(&error))),
+            Ok(Err(error)) => Err(Attempt::Retry(self.broken(error))),
             Ok(Ok(body)) => Ok(body),
         }
     }
@@ -209,7 +215,7 @@ impl Http {
         }
     }
 
-    fn unreachable(&self, error: &reqwest::Error) -> ProviderError {
+    fn unreachable(&self, error: reqwest::Error) -> ProviderError {
         ProviderError::Unavailable {
             provider: self.provider.clone(),
             message: chain(error),
@@ -217,7 +223,7 @@ impl Http {
     }
 
     /// The answer broke off (reset, truncated, not HTTP).
-    fn broken(&self, error: &reqwest::Error) -> ProviderError {
+    fn broken(&self, error: reqwest::Error) -> ProviderError {
         ProviderError::Unavailable {
             provider: self.provider.clone(),
             message: format!("the answer broke off: {}", chain(error)),
@@ -277,7 +283,7 @@ impl Events<'_> {
                         .http
                         .timeout("the stream went silent: nothing arrived", idle));
                 }
-                Ok(Err(error)) => return Err(self.http.broken(&error)),
+                Ok(Err(error)) => return Err(self.http.broken(error)),
                 Ok(Ok(Some(chunk))) => self
                     .decoder
                     .feed(&chunk, &mut self.ready)
@@ -352,17 +358,40 @@ fn shorten(message: &str) -> String {
     }
 }
 
-/// An error and its sources, which hold the address and the OS error.
-fn chain(error: &reqwest::Error) -> String {
-    // The URL is kept: no provider here puts its key in the URL (Gemini's goes in a header).
+/// An error and its sources, which hold the OS or TLS error. The URL is left out: callers see
+/// provider errors, and the Provider's name already says where the call went.
+fn chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(inner) = source {
         text.push_str(": ");
         text.push_str(&inner.to_string());
         source = inner.source();
     }
     text
+}
+
+/// Whether the TLS handshake refused the provider's certificate.
+fn is_tls_refusal(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        // The TLS error travels inside an io::Error, whose `source` skips it.
+        let tls = inner.downcast_ref::<rustls::Error>().or_else(|| {
+            inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls) = tls {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        source = inner.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ pub(crate) struct Llm<W> {
     pub auth: HeaderMap,
     /// `None` when neither the Provider nor the built-in table prices the model: cost is 0.
     pub rates: Option<Rates>,
+    pub model: String,
 }
 
 impl<W: Wire> Llm<W> {
@@ -189,9 +190,19 @@ impl<W: Wire> Llm<W> {
                             sent = true;
                         }
                         Err(error) => {
-                            let failed = ProviderError::Failed {
-                                provider: self.http.provider().to_owned(),
-                                message: error.message,
+                            let provider = self.http.provider().to_owned();
+                            // An error the provider calls transient (overloaded) is one: the
+                            // caller may try again, even when this call cannot.
+                            let failed = if error.retryable {
+                                ProviderError::Unavailable {
+                                    provider,
+                                    message: error.message,
+                                }
+                            } else {
+                                ProviderError::Failed {
+                                    provider,
+                                    message: error.message,
+                                }
                             };
                             return Err(give_up(failed, error.retryable, sent));
                         }
@@ -239,34 +250,49 @@ impl<W: Wire> Provider for Llm<W> {
         self.http.provider()
     }
 
+    fn model(&self) -> &str {
+        &self.model
+    }
+
     fn complete<'a>(
         &'a self,
         request: CompletionRequest<'a>,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            let history = [ChatMessage::User {
+            let mut history = Vec::with_capacity(1 + request.rounds.len());
+            history.push(ChatMessage::User {
                 content: request.user.to_owned(),
-            }];
+            });
+            history.extend_from_slice(request.rounds);
             let chat = ChatRequest {
                 system: request.system,
                 history: &history,
                 parameters: request.parameters,
-                tools: &[],
+                tools: request.tools,
+                tool_choice: request.tool_choice,
                 output: request.output,
             };
             let end = self.whole(chat).await?;
-            let content = match (request.output, end.tool_calls.first()) {
-                // Anthropic answers structured output as the arguments of the forced tool.
-                (Output::JsonSchema { .. }, Some(call))
-                    if call.name == OUTPUT_TOOL && end.text.trim().is_empty() =>
-                {
-                    call.arguments_json.clone()
+            // Completion carries no finish reason: it goes on the `chat` span around this call.
+            crate::telemetry::record_finish_reasons(
+                &tracing::Span::current(),
+                &[end.finish.as_str()],
+            );
+            let mut tool_calls = end.tool_calls;
+            let output = tool_calls.iter().position(|call| call.name == OUTPUT_TOOL);
+            let content = match (request.output, output) {
+                // Anthropic answers structured output as the arguments of the output tool.
+                (Output::JsonSchema { .. }, Some(at)) => {
+                    let call = tool_calls.remove(at);
+                    tool_calls.clear();
+                    call.arguments_json
                 }
                 _ => end.text,
             };
             Ok(Completion {
                 content: Utf8Bytes::from(content),
                 usage: end.usage,
+                tool_calls,
             })
         })
     }
@@ -285,6 +311,7 @@ pub(crate) fn outcome_text(outcome: &super::ToolOutcome) -> String {
     match outcome {
         super::ToolOutcome::Result(result) => result.clone(),
         super::ToolOutcome::Rejected(reason) => format!("The tool was not run: {reason}"),
+        super::ToolOutcome::Failed(error) => format!("The tool failed: {error}"),
     }
 }
 
