@@ -30,7 +30,13 @@ async fn facade_threads_serve_every_connection_share_one_budget_and_end_on_shutd
         ..Options::default()
     };
     let gateway = TestGateway::start(&echo_yaml(), runtime.address(), options).await;
+    // A thread names itself once it runs, which may be a moment after it was spawned.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut names = facade_threads();
+    while names.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        names = facade_threads();
+    }
     names.sort();
     assert_eq!(
         names,

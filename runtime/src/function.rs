@@ -1,16 +1,21 @@
 //! One function-mode agent, compiled: its pack's prompt, its templates and its provider.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use omnia_api::{Agent, OutputFormat};
 use omnia_proto::Utf8Bytes;
 use serde_json::Value;
 
-use crate::pack::{self, PackError};
+use crate::RuntimeOptions;
+use crate::metrics::Meter;
+use crate::pack::{self, Blocked, PackError, Validators};
 use crate::provider::{
-    self, Completion, CompletionRequest, Output, Parameters, Provider, ProviderError, StandIn,
+    self, ChatMessage, Completion, CompletionRequest, Output, Parameters, Provider, ProviderError,
+    StandIn, ToolOutcome, Usage,
 };
 use crate::template::{PromptTemplates, TemplateError};
+use crate::tools::{Limit, Route, Toolbox};
 
 /// What `omnia-runtime` serves for one agent, for logs and for callers that list them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +42,9 @@ pub(crate) struct Function {
     output_schema: Option<Value>,
     output_format: OutputFormat,
     provider: Arc<dyn Provider>,
+    meter: Meter,
+    validators: Validators,
+    tools: Toolbox,
 }
 
 /// Why a function could not be compiled.
@@ -67,17 +75,32 @@ pub(crate) enum InvokeError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// A validator of the prompt refused the answer.
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+    /// The tool loop reached a limit of the prompt's tool policy.
+    #[error(transparent)]
+    Limit(#[from] Limit),
 }
 
 impl Function {
     /// Validates the agent's pack, compiles its templates and builds its provider.
-    pub(crate) fn compile(agent: &Agent, dev: bool) -> Result<Function, CompileError> {
+    pub(crate) fn compile(
+        agent: &Agent,
+        options: &RuntimeOptions,
+    ) -> Result<Function, CompileError> {
         let pack = pack::load(&agent.pack.document).map_err(|source| CompileError::Pack {
             pack: agent.pack.name.clone(),
             origin: agent.pack.origin.clone(),
             source,
         })?;
-        let built = provider::build(&agent.provider, dev, agent.output_schema.as_ref())?;
+        let built = provider::build(&agent.provider, options.dev, agent.output_schema.as_ref())?;
+        let meter = Meter::new(
+            &options.metrics,
+            agent,
+            &*built.provider,
+            built.stand_in.is_some(),
+        );
         let provider = built.provider;
         let info = FunctionInfo {
             name: agent.name.clone(),
@@ -90,11 +113,18 @@ impl Function {
         Ok(Function {
             info,
             templates: PromptTemplates::compile(&pack),
+            validators: pack.prompt.validators.clone(),
             // The prompt knows its task best; the Provider's defaults fill the gaps.
             parameters: pack.prompt.parameters.or(agent.provider.defaults.into()),
             output_schema: agent.output_schema.clone(),
             output_format: agent.output_format.unwrap_or(OutputFormat::JsonSchema),
             provider,
+            meter,
+            tools: Toolbox::new(
+                pack.prompt.tools.clone(),
+                pack.prompt.tool_policy.clone(),
+                options.tool_executor.clone(),
+            ),
         })
     }
 
@@ -111,16 +141,73 @@ impl Function {
         }
     }
 
-    /// Renders the prompt for `input` and asks the provider.
+    /// Renders the prompt for `input` and asks the provider; when the model asks for tools,
+    /// runs them (server-side only: a function has no client) and asks again, within the
+    /// prompt's tool policy.
     pub(crate) async fn invoke(&self, input: &Utf8Bytes) -> Result<Completion, InvokeError> {
         let rendered = self.templates.render(input.as_bytes())?;
-        let request = CompletionRequest {
-            system: &rendered.system,
-            user: &rendered.user,
-            input_json: input,
-            output: self.output(),
-            parameters: self.parameters,
-        };
-        Ok(self.provider.complete(request).await?)
+        let mut rounds = Vec::new();
+        let mut usage = Usage::default();
+        let mut calls = 0;
+        let mut round = 0;
+        loop {
+            let (tools, tool_choice) = self.tools.offered(round);
+            let request = CompletionRequest {
+                system: &rendered.system,
+                user: &rendered.user,
+                input_json: input,
+                output: self.output(),
+                parameters: self.parameters,
+                rounds: &rounds,
+                tools,
+                tool_choice,
+            };
+            let started = Instant::now();
+            let completion = self.provider.complete(request).await;
+            self.meter
+                .provider(completion.as_ref().ok().map(|c| c.usage), started.elapsed());
+            let completion = completion?;
+            usage = usage.plus(completion.usage);
+            if completion.tool_calls.is_empty() {
+                self.validators
+                    .check(&self.info.name, completion.content.as_str())?;
+                return Ok(Completion {
+                    usage,
+                    ..completion
+                });
+            }
+            self.tools.check_round(round)?;
+            calls += completion.tool_calls.len();
+            self.tools.check_calls(calls)?;
+            if !completion.content.as_str().is_empty() {
+                rounds.push(ChatMessage::Assistant {
+                    content: completion.content.as_str().to_owned(),
+                });
+            }
+            rounds.extend(
+                completion
+                    .tool_calls
+                    .iter()
+                    .cloned()
+                    .map(ChatMessage::ToolCall),
+            );
+            for call in completion.tool_calls {
+                let outcome = match self.tools.route(&call.name) {
+                    Route::Blocked(reason) => ToolOutcome::Rejected(reason),
+                    Route::Server => self.tools.execute(&call, &self.meter).await,
+                    Route::Client => ToolOutcome::Rejected(format!(
+                        "no server-side tool `{}` is configured, and a function has no client \
+                         to run it",
+                        call.name
+                    )),
+                };
+                rounds.push(ChatMessage::ToolResult {
+                    call_id: call.id,
+                    name: call.name,
+                    outcome,
+                });
+            }
+            round += 1;
+        }
     }
 }

@@ -25,7 +25,9 @@ pub mod metrics;
 pub mod pack;
 pub mod provider;
 mod service;
+pub mod telemetry;
 pub mod template;
+mod tools;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -47,6 +49,7 @@ use function::Function;
 pub use function::{CompileError, FunctionInfo};
 pub use health::MULTI_TURN_STREAM;
 pub use metrics::{CallLabels, CallUsage, Metrics, serve_metrics};
+pub use tools::{NoTools, ToolExecutor};
 
 /// Largest gRPC message either side accepts: inputs and outputs are bounded by the gateway's
 /// body limit, not by the transport.
@@ -54,6 +57,18 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// The gRPC metadata key that names the agent an `Invoke` is for.
 pub const AGENT_NAME_METADATA: &str = "x-omnia-agent-name";
+
+/// The metadata key of an error status that says where the failure came from; its value
+/// [`ERROR_SOURCE_PROVIDER`] marks a model provider's failure, whose message (the provider's own,
+/// summarised; never its key) the gateway may show its caller.
+pub const ERROR_SOURCE_METADATA: &str = "x-omnia-error-source";
+
+/// The [`ERROR_SOURCE_METADATA`] value of a model provider's failure.
+pub const ERROR_SOURCE_PROVIDER: &str = "provider";
+
+/// The [`ERROR_SOURCE_METADATA`] value of an answer a PromptPack validator refused; its message
+/// is the validator's, written for the user.
+pub const ERROR_SOURCE_VALIDATOR: &str = "validator";
 
 /// How the runtime treats providers it cannot run, how much conversation it keeps, and where it
 /// records its metrics.
@@ -72,6 +87,9 @@ pub struct RuntimeOptions {
     /// Where provider and tool calls are recorded; the runtime marks each agent it serves in it
     /// (`omnia_runtime_info`). Serve it with [`serve_metrics`].
     pub metrics: Metrics,
+    /// Runs the server-side tools models ask for; calls to tools it does not run go to the
+    /// client (agent mode). [`NoTools`] runs none.
+    pub tool_executor: Arc<dyn ToolExecutor>,
 }
 
 impl Default for RuntimeOptions {
@@ -84,6 +102,7 @@ impl Default for RuntimeOptions {
             context_limits: context::Limits::default(),
             context_memory_bytes: 256 * 1024 * 1024,
             metrics: Metrics::new(),
+            tool_executor: Arc::new(NoTools),
         }
     }
 }
@@ -175,7 +194,7 @@ impl Runtime {
                 });
             }
             let function =
-                Function::compile(agent, options.dev).map_err(|source| RuntimeError::Function {
+                Function::compile(agent, &options).map_err(|source| RuntimeError::Function {
                     agent: agent.name.clone(),
                     file: agent.source.clone(),
                     source: Box::new(source),

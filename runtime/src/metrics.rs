@@ -310,6 +310,62 @@ impl Metrics {
     }
 }
 
+/// One agent's recorder: its labels, resolved once, and the registry.
+#[derive(Clone, Debug)]
+pub(crate) struct Meter {
+    metrics: Metrics,
+    labels: CallLabels,
+}
+
+impl Meter {
+    /// The recorder of `agent`, whose calls go to `provider` (the mock, when it stands in).
+    pub(crate) fn new(
+        metrics: &Metrics,
+        agent: &omnia_api::Agent,
+        provider: &dyn crate::provider::Provider,
+        stand_in: bool,
+    ) -> Meter {
+        let kind = if stand_in {
+            "mock"
+        } else {
+            agent.provider.kind.as_str()
+        };
+        Meter {
+            metrics: metrics.clone(),
+            labels: CallLabels {
+                agent: agent.name.clone(),
+                namespace: agent.namespace.clone(),
+                pack: agent.pack.name.clone(),
+                provider: kind.to_owned(),
+                model: provider.model().to_owned(),
+            },
+        }
+    }
+
+    /// Records one provider call; a failed call used nothing that was reported.
+    pub(crate) fn provider(&self, usage: Option<crate::provider::Usage>, elapsed: Duration) {
+        let used = usage.map_or(CallUsage::default(), |u| CallUsage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cached_tokens: u.cached_tokens,
+            cost_usd: u.cost_usd,
+        });
+        self.metrics
+            .provider_call(&self.labels, usage.is_some(), elapsed, used);
+    }
+
+    /// Records one tool call.
+    pub(crate) fn tool(&self, tool: &str, ok: bool, elapsed: Duration) {
+        self.metrics.tool_call(
+            &self.labels.agent,
+            &self.labels.namespace,
+            tool,
+            ok,
+            elapsed,
+        );
+    }
+}
+
 /// Serves `GET /metrics` on `listener` (404 for anything else) until `shutdown` completes.
 ///
 /// HTTP/1 only: Prometheus scrapes with it. Accept errors (such as running out of file

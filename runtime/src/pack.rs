@@ -12,7 +12,11 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::provider::Parameters;
+use crate::provider::{Parameters, ToolChoice, ToolSpec};
+
+mod checks;
+
+pub use checks::{Blocked, Pattern, Validators, VariableRules};
 
 /// The PromptPack schema (promptpack-spec, MIT; see `schema/NOTICE`).
 const SCHEMA: &str = include_str!("../schema/promptpack.schema.json");
@@ -56,6 +60,53 @@ pub struct Prompt {
     pub variables: Vec<Variable>,
     /// `parameters` (temperature, max_tokens, top_p).
     pub parameters: Parameters,
+    /// The pack-level definitions of the tools the prompt lists, less the blocklisted ones:
+    /// what the model is offered.
+    pub tools: Vec<ToolSpec>,
+    /// `tool_policy`, with the schema's defaults.
+    pub tool_policy: ToolPolicy,
+    /// `validators`, the enabled ones, compiled.
+    pub validators: Validators,
+}
+
+/// `tool_policy`: how the tool loop may run in one turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolPolicy {
+    /// `tool_choice`; `required` holds for a turn's first round only (the model could never
+    /// answer otherwise).
+    pub choice: ToolChoice,
+    /// `max_rounds`: model -> tools -> model cycles per turn (default 5).
+    pub max_rounds: u32,
+    /// `max_tool_calls_per_turn` (default 10).
+    pub max_calls_per_turn: u32,
+    /// `blocklist`: tools the model is neither offered nor allowed to run.
+    pub blocklist: Vec<String>,
+}
+
+impl Default for ToolPolicy {
+    fn default() -> Self {
+        ToolPolicy {
+            choice: ToolChoice::Auto,
+            max_rounds: 5,
+            max_calls_per_turn: 10,
+            blocklist: Vec::new(),
+        }
+    }
+}
+
+/// One enabled validator of the prompt (`validators[]`), as the pack gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatorSpec {
+    /// `type`.
+    pub kind: String,
+    /// `message`: what the user is told when it blocks an answer.
+    pub message: Option<String>,
+    /// `fail_on_violation`: a violation fails the call; otherwise it is logged.
+    pub fail_on_violation: bool,
+    /// `params`.
+    pub params: Value,
+    /// Where it sits in the pack, for errors (`/prompts/default/validators/0`).
+    pub pointer: String,
 }
 
 /// A declared template variable.
@@ -67,6 +118,9 @@ pub struct Variable {
     pub required: bool,
     /// The value used when the input does not give one.
     pub default: Option<Value>,
+    /// `type` and `validation`, when the variable has a `validation` block (without one the
+    /// value is not checked, as the input reaches the template as it is).
+    pub rules: Option<VariableRules>,
 }
 
 /// Why a pack cannot be used.
@@ -161,12 +215,23 @@ pub fn load(document: &Value) -> Result<Pack, PackError> {
         variables: prompt
             .variables
             .iter()
-            .map(|v| Variable {
-                name: v.name.clone(),
-                required: v.required,
-                default: v.default.clone(),
+            .enumerate()
+            .map(|(i, v)| {
+                let pointer = format!("/prompts/{prompt_key}/variables/{i}");
+                let rules = v
+                    .validation
+                    .as_ref()
+                    .map(|rules| VariableRules::compile(&v.kind, Some(rules), &pointer))
+                    .transpose()
+                    .map_err(|violation| PackError::Invalid(vec![violation]))?;
+                Ok(Variable {
+                    name: v.name.clone(),
+                    required: v.required,
+                    default: v.default.clone(),
+                    rules,
+                })
             })
-            .collect(),
+            .collect::<Result<_, PackError>>()?,
         parameters: Parameters {
             temperature: prompt.parameters.temperature,
             max_tokens: prompt
@@ -175,6 +240,24 @@ pub fn load(document: &Value) -> Result<Pack, PackError> {
                 .map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
             top_p: prompt.parameters.top_p,
         },
+        tools: tools(&prompt_key, prompt, &raw.tools)?,
+        tool_policy: policy(prompt.tool_policy.as_ref()),
+        validators: Validators::compile(
+            &prompt
+                .validators
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.enabled)
+                .map(|(i, v)| ValidatorSpec {
+                    kind: v.kind.clone(),
+                    message: v.message.clone(),
+                    fail_on_violation: v.fail_on_violation,
+                    params: v.params.clone(),
+                    pointer: format!("/prompts/{prompt_key}/validators/{i}"),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|violation| PackError::Invalid(vec![violation]))?,
     };
     Ok(Pack {
         id: raw.id,
@@ -183,6 +266,63 @@ pub fn load(document: &Value) -> Result<Pack, PackError> {
         prompt,
         fragments: raw.fragments,
     })
+}
+
+/// The definitions of the tools `prompt` lists, in its order, less the blocklisted ones; a name
+/// the pack does not define is an error at its JSON pointer.
+fn tools(
+    key: &str,
+    prompt: &RawPrompt,
+    defined: &BTreeMap<String, RawTool>,
+) -> Result<Vec<ToolSpec>, PackError> {
+    let blocked = prompt
+        .tool_policy
+        .as_ref()
+        .map(|p| p.blocklist.as_slice())
+        .unwrap_or_default();
+    let mut specs = Vec::new();
+    for (i, name) in prompt.tools.iter().enumerate() {
+        let Some(tool) = defined.get(name) else {
+            return Err(PackError::Invalid(vec![Violation {
+                pointer: format!("/prompts/{key}/tools/{i}"),
+                message: format!(
+                    "the tool `{name}` is not defined in the pack's `tools` ({})",
+                    if defined.is_empty() {
+                        "it defines none".to_owned()
+                    } else {
+                        defined.keys().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                ),
+            }]));
+        };
+        if blocked.contains(name) {
+            continue;
+        }
+        specs.push(ToolSpec {
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            parameters: tool
+                .parameters
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        });
+    }
+    Ok(specs)
+}
+
+fn policy(raw: Option<&RawToolPolicy>) -> ToolPolicy {
+    let defaults = ToolPolicy::default();
+    let Some(raw) = raw else {
+        return defaults;
+    };
+    let count =
+        |n: Option<u64>, default: u32| n.map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    ToolPolicy {
+        choice: raw.tool_choice.unwrap_or_default(),
+        max_rounds: count(raw.max_rounds, defaults.max_rounds),
+        max_calls_per_turn: count(raw.max_tool_calls_per_turn, defaults.max_calls_per_turn),
+        blocklist: raw.blocklist.clone(),
+    }
 }
 
 /// `default`, else the only prompt, else an error naming them all.
@@ -239,6 +379,41 @@ struct RawPack {
     prompts: BTreeMap<String, RawPrompt>,
     #[serde(default)]
     fragments: BTreeMap<String, String>,
+    #[serde(default)]
+    tools: BTreeMap<String, RawTool>,
+}
+
+#[derive(Deserialize)]
+struct RawTool {
+    name: String,
+    description: String,
+    parameters: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawToolPolicy {
+    tool_choice: Option<ToolChoice>,
+    max_rounds: Option<u64>,
+    max_tool_calls_per_turn: Option<u64>,
+    #[serde(default)]
+    blocklist: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawValidator {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    message: Option<String>,
+    #[serde(default)]
+    fail_on_violation: bool,
+    #[serde(default)]
+    params: Value,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -248,13 +423,21 @@ struct RawPrompt {
     variables: Vec<RawVariable>,
     #[serde(default)]
     parameters: RawParameters,
+    #[serde(default)]
+    tools: Vec<String>,
+    tool_policy: Option<RawToolPolicy>,
+    #[serde(default)]
+    validators: Vec<RawValidator>,
 }
 
 #[derive(Deserialize)]
 struct RawVariable {
     name: String,
+    #[serde(rename = "type", default)]
+    kind: String,
     required: bool,
     default: Option<Value>,
+    validation: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]

@@ -14,11 +14,17 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument as _;
 
 use crate::conversation::{self, Conversation};
 use crate::function::{Function, InvokeError};
-use crate::{AGENT_NAME_METADATA, Runtime};
+use crate::telemetry::{self, TraceHeaders};
+use crate::{
+    AGENT_NAME_METADATA, ERROR_SOURCE_METADATA, ERROR_SOURCE_PROVIDER, ERROR_SOURCE_VALIDATOR,
+    Runtime,
+};
 
 #[tonic::async_trait]
 impl RuntimeService for Runtime {
@@ -30,7 +36,21 @@ impl RuntimeService for Runtime {
     ) -> Result<Response<Self::ConverseStream>, Status> {
         let agent = metadata(&request, AGENT_NAME_METADATA).map(str::to_owned);
         let session = metadata(&request, SESSION_ID_METADATA).map(str::to_owned);
-        let frames = self.converse_with(agent.as_deref(), session, request.into_inner())?;
+        // The stream's trace context parents each turn whose message brings none of its own.
+        let trace = telemetry::enabled()
+            .then(|| TraceHeaders::from_metadata(request.metadata()))
+            .flatten();
+        let inbound = request.into_inner().map(move |message| {
+            message.map(|mut message| {
+                if let Some(trace) = &trace
+                    && TraceHeaders::from_map(&message.metadata).is_none()
+                {
+                    trace.write_map(&mut message.metadata);
+                }
+                message
+            })
+        });
+        let frames = self.converse_with(agent.as_deref(), session, inbound)?;
         Ok(Response::new(ReceiverStream::new(frames).map(Ok).boxed()))
     }
 
@@ -41,6 +61,9 @@ impl RuntimeService for Runtime {
         // tokio's clock, so tests can pause time.
         let started = Instant::now();
         let function = self.select(&request)?;
+        let trace = telemetry::enabled()
+            .then(|| TraceHeaders::from_metadata(request.metadata()))
+            .flatten();
         let InvocationRequest {
             input_json,
             invocation_id,
@@ -55,7 +78,10 @@ impl RuntimeService for Runtime {
         } else {
             invocation_id
         };
-        let completion = function.invoke(&input_json).await.map_err(|e| {
+        let span = telemetry::invoke_span(&function.info.name, &invocation_id, trace.as_ref());
+        let invoked = function.invoke(&input_json).instrument(span.clone()).await;
+        let completion = invoked.map_err(|e| {
+            telemetry::record_error(&span, "invoke", &e);
             // The invocation id joins this line to the gateway's, which logs the same id and
             // answers the caller with it.
             tracing::warn!(
@@ -239,11 +265,27 @@ impl Runtime {
 }
 
 /// Template errors are the caller's (InvalidArgument); a provider that may recover is
-/// Unavailable, any other provider failure Internal.
+/// Unavailable, any other provider failure Internal. A provider failure says so in the
+/// [`ERROR_SOURCE_METADATA`] metadata: its message is the provider's, never the key.
 fn status(error: InvokeError) -> Status {
-    match &error {
-        InvokeError::Template(_) => Status::invalid_argument(error.to_string()),
+    let mut status = match &error {
+        InvokeError::Template(_) => return Status::invalid_argument(error.to_string()),
         InvokeError::Provider(p) if p.is_retryable() => Status::unavailable(error.to_string()),
         InvokeError::Provider(_) => Status::internal(error.to_string()),
-    }
+        InvokeError::Limit(_) => return Status::internal(error.to_string()),
+        // The validator's message is written for the user: the caller may read it.
+        InvokeError::Blocked(_) => {
+            let mut status = Status::internal(error.to_string());
+            status.metadata_mut().insert(
+                ERROR_SOURCE_METADATA,
+                MetadataValue::from_static(ERROR_SOURCE_VALIDATOR),
+            );
+            return status;
+        }
+    };
+    status.metadata_mut().insert(
+        ERROR_SOURCE_METADATA,
+        MetadataValue::from_static(ERROR_SOURCE_PROVIDER),
+    );
+    status
 }

@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use serde_json::{Map, Value};
 
-use crate::pack::Pack;
+use crate::pack::{Pack, VariableRules};
 
 /// The placeholder for the raw request body.
 const INPUT: &str = "input";
@@ -27,6 +27,8 @@ pub struct PromptTemplates {
     user: Template,
     /// Required variables only the input can satisfy (no default, no fragment).
     required_fields: Vec<Box<str>>,
+    /// Variables whose input value must pass their `validation`.
+    checked_fields: Vec<(Box<str>, VariableRules)>,
     /// Whether rendering looks at the input's fields at all; when not, the input is never parsed.
     needs_fields: bool,
 }
@@ -49,6 +51,14 @@ pub enum TemplateError {
          prompt declares no default for it"
     )]
     MissingVariable(String),
+    /// An input field breaks its variable's `validation`.
+    #[error("the input field `{name}` {reason}")]
+    InvalidVariable {
+        /// The variable.
+        name: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
 }
 
 impl PromptTemplates {
@@ -75,12 +85,21 @@ impl PromptTemplates {
             .filter(|v| !pack.fragments.contains_key(&v.name))
             .map(|v| v.name.as_str().into())
             .collect();
-        let needs_fields =
-            !required_fields.is_empty() || system.uses_fields() || user.uses_fields();
+        let checked_fields: Vec<(Box<str>, VariableRules)> = pack
+            .prompt
+            .variables
+            .iter()
+            .filter_map(|v| Some((v.name.as_str().into(), v.rules.clone()?)))
+            .collect();
+        let needs_fields = !required_fields.is_empty()
+            || !checked_fields.is_empty()
+            || system.uses_fields()
+            || user.uses_fields();
         PromptTemplates {
             system,
             user,
             required_fields,
+            checked_fields,
             needs_fields,
         }
     }
@@ -102,6 +121,16 @@ impl PromptTemplates {
             .find(|name| !fields.is_some_and(|f| f.contains_key(&***name)))
         {
             return Err(TemplateError::MissingVariable(missing.to_string()));
+        }
+        for (name, rules) in &self.checked_fields {
+            if let Some(value) = fields.and_then(|f| f.get(&**name)) {
+                rules
+                    .check(value)
+                    .map_err(|reason| TemplateError::InvalidVariable {
+                        name: name.to_string(),
+                        reason,
+                    })?;
+            }
         }
         let values = Values {
             input: &text,

@@ -76,20 +76,27 @@ async fn client() -> RuntimeServiceClient<Channel> {
 
 /// A channel to a runtime serving [`MANIFESTS`] on a loopback port.
 async fn channel() -> Channel {
-    let config = omnia_api::load_str("converse test", MANIFESTS).unwrap();
-    let runtime = Runtime::compile(&config, RuntimeOptions::default()).unwrap();
+    channel_with(MANIFESTS, RuntimeOptions::default()).await.0
+}
+
+/// A channel to a runtime serving `manifests` with `options`, and the runtime.
+async fn channel_with(manifests: &str, options: RuntimeOptions) -> (Channel, Runtime) {
+    let config = omnia_api::load_str("converse test", manifests).unwrap();
+    let runtime = Runtime::compile(&config, options).unwrap();
+    let served = runtime.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(omnia_runtime::serve(
-        runtime,
+        served,
         listener,
         std::future::pending(),
     ));
-    Channel::from_shared(format!("http://{address}"))
+    let channel = Channel::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()
         .await
-        .unwrap()
+        .unwrap();
+    (channel, runtime)
 }
 
 /// An open `Converse` stream: messages in, frames out.
@@ -423,3 +430,8 @@ async fn a_message_that_does_not_decode_gets_an_error_frame_not_a_transport_fail
     assert_eq!(error_code(&messages[1]), "INVALID_MESSAGE");
     assert_eq!(messages.len(), 2, "{messages:?}");
 }
+
+// ---- The tool loop -----------------------------------------------------------------------------
+
+#[path = "converse/tool_loop.rs"]
+mod tool_loop;

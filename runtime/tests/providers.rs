@@ -13,7 +13,7 @@ use omnia_fakes::{FakeServer, StreamReply, ToolCall, Usage, anthropic, gemini, o
 use omnia_proto::Utf8Bytes;
 use omnia_runtime::provider::{
     ChatEnd, ChatMessage, ChatRequest, CompletionRequest, Deltas, FinishReason, Output, Parameters,
-    Provider, ProviderError, ToolCallRequest, ToolOutcome, ToolSpec, build,
+    Provider, ProviderError, ToolCallRequest, ToolChoice, ToolOutcome, ToolSpec, build,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -88,6 +88,7 @@ async fn chat(
         history,
         parameters: parameters(),
         tools,
+        tool_choice: ToolChoice::Auto,
         output: Output::Text,
     };
     let end = provider.chat(request, deltas).await;
@@ -323,6 +324,9 @@ async fn complete(provider: &dyn Provider, output: Output<'_>) -> Result<String,
             input_json: &input,
             output,
             parameters: parameters(),
+            rounds: &[],
+            tools: &[],
+            tool_choice: ToolChoice::Auto,
         })
         .await
         .map(|c| c.content.as_str().to_owned())
@@ -700,6 +704,7 @@ async fn text_reaches_the_conversation_while_the_provider_is_still_streaming() {
                 history: &history,
                 parameters: Parameters::default(),
                 tools: &[],
+                tool_choice: ToolChoice::Auto,
                 output: Output::Text,
             };
             let end = llm.chat(request, deltas).await;

@@ -707,3 +707,204 @@ fn agent_mode_agents_are_compiled_and_a_bad_pack_stops_start_up() {
         .to_string();
     assert!(error.contains("`chat`"), "{error}");
 }
+
+/// A function whose prompt validates its `lang` variable and whose answers pass validators.
+fn guarded() -> Agent {
+    let pack = json!({
+        "id": "guarded", "name": "Guarded", "version": "1.0.0",
+        "template_engine": {"version": "v1", "syntax": "{{variable}}"},
+        "prompts": {"default": {
+            "id": "default", "name": "Guarded", "version": "1.0.0",
+            "system_template": "Answer in {{lang}}.",
+            "variables": [{"name": "lang", "type": "string", "required": true,
+                           "validation": {"enum": ["en", "fr"]}}],
+            "validators": [
+                {"type": "banned_words", "params": {"words": ["forbidden"]},
+                 "fail_on_violation": true, "message": "That answer is not allowed."},
+                {"type": "max_length", "params": {"max_characters": 5}}
+            ]
+        }}
+    });
+    let scenarios = vec![
+        MockScenario {
+            name: None,
+            when: Some(json!({"say": "bad"})),
+            output: json!({"text": "a forbidden answer"}),
+        },
+        MockScenario {
+            name: None,
+            when: None,
+            output: json!({"text": "a fine but long answer"}),
+        },
+    ];
+    agent(
+        "guarded",
+        Mode::Function,
+        pack,
+        provider(ProviderType::Mock, scenarios),
+        None,
+    )
+}
+
+#[tokio::test]
+async fn variable_validation_and_output_validators_guard_a_function() {
+    let mut served = serve(vec![guarded()]).await;
+
+    // A value outside the variable's enum is the caller's mistake.
+    let status = served
+        .client
+        .invoke(invocation(None, r#"{"lang": "de"}"#, "v-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("`lang` must be one of"),
+        "{}",
+        status.message()
+    );
+
+    // A violation of a validator without fail_on_violation is allowed (max_length here).
+    served
+        .client
+        .invoke(invocation(None, r#"{"lang": "en"}"#, "v-2"))
+        .await
+        .unwrap();
+
+    // A validator that must fail refuses the answer, with its message for the user.
+    let status = served
+        .client
+        .invoke(invocation(None, r#"{"lang": "fr", "say": "bad"}"#, "v-3"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    assert!(
+        status.message().contains("That answer is not allowed."),
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        status
+            .metadata()
+            .get(omnia_runtime::ERROR_SOURCE_METADATA)
+            .unwrap(),
+        omnia_runtime::ERROR_SOURCE_VALIDATOR
+    );
+}
+
+#[test]
+fn a_pack_with_a_bad_validator_fails_start_up_naming_the_pack_and_pointer() {
+    let mut bad = guarded();
+    bad.pack.document["prompts"]["default"]["validators"][0]["params"] = json!({});
+    let err = Runtime::compile(
+        &ResolvedConfig {
+            agents: vec![bad],
+            notices: Vec::new(),
+        },
+        RuntimeOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("PromptPack `guarded-pack`"), "{err}");
+    assert!(
+        err.contains("/prompts/default/validators/0/params"),
+        "{err}"
+    );
+    assert!(err.contains("`words`"), "{err}");
+}
+
+/// Runs `lookup` (and counts its calls).
+#[derive(Debug, Default)]
+struct Lookup(std::sync::atomic::AtomicUsize);
+
+impl omnia_runtime::ToolExecutor for Lookup {
+    fn runs(&self, name: &str) -> bool {
+        name == "lookup"
+    }
+
+    fn execute<'a>(
+        &'a self,
+        call: &'a omnia_runtime::provider::ToolCallRequest,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, String>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let result = format!(r#"{{"found":{}}}"#, call.arguments_json);
+        Box::pin(async move { Ok(result) })
+    }
+}
+
+#[tokio::test]
+async fn a_function_runs_server_tools_between_provider_rounds() {
+    use omnia_fakes::{FakeServer, ToolCall, Usage as Used, openai};
+
+    let fake = FakeServer::start().await;
+    fake.push(openai::tool_call_completion(
+        &[
+            ToolCall::new("call_1", "lookup", json!({"id": 7})),
+            ToolCall::new("call_2", "get_location", json!({})),
+        ],
+        Used {
+            input: 10,
+            output: 5,
+            cached: 0,
+        },
+    ));
+    fake.push(openai::completion(
+        r#"{"summary":"found 7"}"#,
+        Used {
+            input: 30,
+            output: 8,
+            cached: 0,
+        },
+    ));
+    let mut llm = provider(ProviderType::Openai, vec![]);
+    llm.base_url = Some(format!("{}/v1", fake.base_url()));
+    llm.api_key = Some(omnia_api::ApiKey::new("sk-test"));
+    let mut pack = summarizer_pack();
+    pack["tools"] = json!({"lookup": {"name": "lookup", "description": "Looks up a record",
+        "parameters": {"type": "object", "properties": {"id": {"type": "integer"}}}}});
+    pack["prompts"]["summarize"]["tools"] = json!(["lookup"]);
+    let function = agent(
+        "tooled",
+        Mode::Function,
+        pack,
+        llm,
+        Some(json!({"type": "object", "properties": {"summary": {"type": "string"}}})),
+    );
+    let lookup = std::sync::Arc::new(Lookup::default());
+    let options = RuntimeOptions {
+        tool_executor: lookup.clone(),
+        ..RuntimeOptions::default()
+    };
+    let mut served = serve_with(vec![function], options).await;
+
+    let response = served
+        .client
+        .invoke(invocation(None, r#"{"text": "find 7"}"#, "tools-1"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(&response.output_json[..], br#"{"summary":"found 7"}"#);
+    // Both rounds count.
+    let usage = response.usage.unwrap();
+    assert_eq!((usage.input_tokens, usage.output_tokens), (40, 13));
+    assert_eq!(lookup.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let first = fake.request(0).await.json();
+    assert_eq!(first["tools"][0]["function"]["name"], "lookup");
+    let second = fake.request(1).await.json();
+    let messages = second["messages"].as_array().unwrap();
+    assert_eq!(messages[2]["tool_calls"][0]["id"], "call_1");
+    assert_eq!(
+        messages[3],
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "{\"found\":{\"id\":7}}"})
+    );
+    // A tool no executor runs cannot go to a client: the model is told.
+    assert_eq!(messages[4]["tool_call_id"], "call_2");
+    assert!(
+        messages[4]["content"]
+            .as_str()
+            .unwrap()
+            .contains("a function has no client to run it"),
+        "{}",
+        messages[4]
+    );
+}

@@ -90,6 +90,7 @@ impl Limits {
                 outcome: match outcome {
                     ToolOutcome::Result(text) => ToolOutcome::Result(cut(text)),
                     ToolOutcome::Rejected(text) => ToolOutcome::Rejected(cut(text)),
+                    ToolOutcome::Failed(text) => ToolOutcome::Failed(cut(text)),
                 },
             },
         }

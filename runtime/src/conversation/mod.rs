@@ -14,9 +14,11 @@ use omnia_api::{Agent, SessionStore};
 use crate::RuntimeOptions;
 use crate::context::{ContextStore, LazyRedis, MemoryStore};
 use crate::function::CompileError;
-use crate::pack;
+use crate::metrics::Meter;
+use crate::pack::{self, Validators};
 use crate::provider::{self, Parameters, Provider};
 use crate::template::PromptTemplates;
+use crate::tools::Toolbox;
 
 pub(crate) use stream::run;
 
@@ -30,6 +32,9 @@ pub(crate) struct Conversation {
     templates: PromptTemplates,
     parameters: Parameters,
     provider: Arc<dyn Provider>,
+    tools: Toolbox,
+    meter: Meter,
+    validators: Validators,
     pub(crate) store: Arc<dyn ContextStore>,
 }
 
@@ -83,6 +88,17 @@ impl Conversation {
             options.mock_stream_delay,
         )?;
         let store = store(agent, options)?;
+        let meter = Meter::new(
+            &options.metrics,
+            agent,
+            &*built.provider,
+            built.stand_in.is_some(),
+        );
+        let tools = Toolbox::new(
+            pack.prompt.tools.clone(),
+            pack.prompt.tool_policy.clone(),
+            options.tool_executor.clone(),
+        );
         Ok(Self {
             info: ConversationInfo {
                 name: agent.name.clone(),
@@ -93,8 +109,11 @@ impl Conversation {
                 stand_in: built.stand_in,
             },
             templates: PromptTemplates::compile(&pack),
+            validators: pack.prompt.validators.clone(),
             parameters: pack.prompt.parameters.or(agent.provider.defaults.into()),
             provider: built.provider,
+            tools,
+            meter,
             store,
         })
     }

@@ -4,7 +4,7 @@
 //! cannot start a turn gets an `error` frame and the stream goes on too.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt};
 use omnia_proto::Utf8Bytes;
@@ -14,17 +14,18 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::Conversation;
+use crate::pack::Blocked;
 use crate::provider::{
-    ChatMessage, ChatRequest, Deltas, Output, ProviderError, ToolOutcome, Usage,
+    ChatMessage, ChatRequest, Deltas, Output, ProviderError, ToolCallRequest, ToolOutcome, Usage,
 };
+use crate::telemetry;
+use crate::tools::{Limit, Route};
+use tracing::Instrument as _;
 
 /// The runtime gives up on a client tool call after this long without its result. The gateway
 /// answers every call within its own (shorter) timeouts, with a rejection if need be; this only
 /// keeps a stream from waiting forever on a peer that never answers.
 const TOOL_RESULT_SAFETY: Duration = Duration::from_secs(600);
-
-/// Client tool calls one turn may make before the runtime ends it.
-const MAX_TOOL_ROUNDS: usize = 8;
 
 /// Pieces of an answer buffered between the provider and the stream.
 const PIECES: usize = 16;
@@ -141,7 +142,10 @@ impl Session {
         } else {
             message.session_id.clone()
         };
-        self.turn(&session, text, &message, inbound).await
+        let span = telemetry::turn_span(&self.agent.info.name, &session, &message.metadata);
+        self.turn(&session, text, &message, inbound)
+            .instrument(span)
+            .await
     }
 
     /// One turn: the user's words, the provider's streamed answer (with any client tool calls
@@ -186,7 +190,18 @@ impl Session {
         };
         let before = history.len();
         history.push(ChatMessage::User { content: text });
-        let ended = self.answer(&system, &mut history, inbound).await;
+        let ended =
+            self.answer(&system, &mut history, inbound)
+                .await
+                .and_then(|(answer, usage)| {
+                    // The pieces already went out; a refused answer ends the turn with an error
+                    // instead of `done`, and is not kept.
+                    self.agent
+                        .validators
+                        .check(&self.agent.info.name, &answer)
+                        .map_err(TurnError::Blocked)?;
+                    Ok((answer, usage))
+                });
         let outcome = match ended {
             Ok((answer, usage)) => match self.agent.store.append(session, &history[before..]).await
             {
@@ -218,15 +233,14 @@ impl Session {
                 };
                 self.error(code, error.to_string()).await
             }
-            Err(TurnError::TooManyTools) => {
+            Err(TurnError::Blocked(blocked)) => {
                 history.truncate(before);
-                self.error(
-                    code::INTERNAL_ERROR,
-                    format!(
-                        "the model asked for more than {MAX_TOOL_ROUNDS} tool calls in one turn"
-                    ),
-                )
-                .await
+                self.error(code::INTERNAL_ERROR, blocked.to_string()).await
+            }
+            Err(TurnError::Limit(limit)) => {
+                history.truncate(before);
+                tracing::warn!(agent = %self.agent.info.name, %limit, "turn stopped");
+                self.error(code::INTERNAL_ERROR, limit.to_string()).await
             }
         };
         self.history = Some((session.to_owned(), history));
@@ -234,6 +248,8 @@ impl Session {
     }
 
     /// The provider's rounds for one turn: the whole answer and the usage of every round.
+    /// Between rounds the tool calls the model asked for run here (server-side tools), on the
+    /// client, or not at all (blocked), within the prompt's tool policy.
     async fn answer<S>(
         &self,
         system: &str,
@@ -243,16 +259,22 @@ impl Session {
     where
         S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
     {
+        let agent = &*self.agent;
         let mut answer = String::new();
         let mut usage = Usage::default();
-        for _ in 0..=MAX_TOOL_ROUNDS {
+        let mut calls = 0;
+        let mut round = 0;
+        loop {
+            let (tools, tool_choice) = agent.tools.offered(round);
             let (deltas, mut pieces) = Deltas::channel(PIECES);
-            let chat = self.agent.provider.chat(
+            let started = Instant::now();
+            let chat = agent.provider.chat(
                 ChatRequest {
                     system,
                     history,
-                    parameters: self.agent.parameters,
-                    tools: &[],
+                    parameters: agent.parameters,
+                    tools,
+                    tool_choice,
                     output: Output::Text,
                 },
                 deltas,
@@ -264,6 +286,9 @@ impl Session {
                 Ok::<(), Closed>(())
             };
             let (end, forwarded) = tokio::join!(chat, forward);
+            agent
+                .meter
+                .provider(end.as_ref().ok().map(|e| e.usage), started.elapsed());
             forwarded.map_err(|Closed| TurnError::Closed)?;
             let end = end.map_err(TurnError::Provider)?;
             usage = usage.plus(end.usage);
@@ -274,28 +299,75 @@ impl Session {
             if end.tool_calls.is_empty() {
                 return Ok((answer, usage));
             }
+            agent.tools.check_round(round).map_err(TurnError::Limit)?;
+            calls += end.tool_calls.len();
+            agent.tools.check_calls(calls).map_err(TurnError::Limit)?;
             // Every call of the round is recorded before any result, as the providers expect
             // their history.
             history.extend(end.tool_calls.iter().cloned().map(ChatMessage::ToolCall));
             for call in end.tool_calls {
-                self.send(ServerMessage::client_tool_call(
-                    call.id.clone(),
-                    call.name.clone(),
-                    Utf8Bytes::from(call.arguments_json.clone()),
-                    call.consent_message.clone(),
-                    call.categories.clone(),
-                ))
-                .await
-                .map_err(|Closed| TurnError::Closed)?;
-                let outcome = self.tool_outcome(&call.id, inbound).await?;
+                let started = Instant::now();
+                let route = agent.tools.route(&call.name);
+                let side = match &route {
+                    Route::Server => "server",
+                    Route::Client => "client",
+                    Route::Blocked(_) => "blocked",
+                };
+                let span = telemetry::tool_span(&call.name, &call.id, side);
+                let outcome = match route {
+                    Route::Blocked(reason) => ToolOutcome::Rejected(reason),
+                    Route::Server => {
+                        let executed = agent.tools.executor().execute(&call);
+                        let outcome = match executed.instrument(span.clone()).await {
+                            Ok(result) => ToolOutcome::Result(result),
+                            Err(error) => ToolOutcome::Failed(error),
+                        };
+                        let ok = matches!(outcome, ToolOutcome::Result(_));
+                        agent.meter.tool(&call.name, ok, started.elapsed());
+                        outcome
+                    }
+                    Route::Client => {
+                        let outcome = self
+                            .client_tool(&call, inbound)
+                            .instrument(span.clone())
+                            .await?;
+                        let ok = matches!(outcome, ToolOutcome::Result(_));
+                        agent.meter.tool(&call.name, ok, started.elapsed());
+                        outcome
+                    }
+                };
+                if let ToolOutcome::Rejected(why) | ToolOutcome::Failed(why) = &outcome {
+                    telemetry::record_error(&span, side, why);
+                }
                 history.push(ChatMessage::ToolResult {
                     call_id: call.id,
                     name: call.name,
                     outcome,
                 });
             }
+            round += 1;
         }
-        Err(TurnError::TooManyTools)
+    }
+
+    /// Asks the client to run `call` and waits for what became of it.
+    async fn client_tool<S>(
+        &self,
+        call: &ToolCallRequest,
+        inbound: &mut S,
+    ) -> Result<ToolOutcome, TurnError>
+    where
+        S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
+    {
+        self.send(ServerMessage::client_tool_call(
+            call.id.clone(),
+            call.name.clone(),
+            Utf8Bytes::from(call.arguments_json.clone()),
+            call.consent_message.clone(),
+            call.categories.clone(),
+        ))
+        .await
+        .map_err(|Closed| TurnError::Closed)?;
+        self.tool_outcome(&call.id, inbound).await
     }
 
     /// Waits for the client's result of tool call `id`. Anything else meanwhile gets an `error`
@@ -348,7 +420,8 @@ impl Session {
 enum TurnError {
     Closed,
     Provider(ProviderError),
-    TooManyTools,
+    Limit(Limit),
+    Blocked(Blocked),
 }
 
 /// The turn's text as Omnia reads it: the first non-empty text part, else `content`.

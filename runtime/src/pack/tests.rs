@@ -74,12 +74,14 @@ fn a_valid_pack_yields_its_prompt_variables_parameters_and_fragments() {
             Variable {
                 name: "text".into(),
                 required: true,
-                default: None
+                default: None,
+                rules: None,
             },
             Variable {
                 name: "maxWords".into(),
                 required: false,
-                default: Some(json!(50))
+                default: Some(json!(50)),
+                rules: None,
             },
         ]
     );
@@ -179,4 +181,47 @@ fn the_default_prompt_wins_among_several() {
 
     assert_eq!(pack.prompt_key, "default");
     assert_eq!(pack.prompt.system_template, "You are default.");
+}
+
+#[test]
+fn a_prompts_tools_come_from_the_pack_less_the_blocklist_with_the_policy() {
+    let mut document = pack_with(json!({"default": prompt("default")}));
+    document["tools"] = json!({
+        "lookup": {"name": "lookup", "description": "Looks up",
+            "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}},
+        "wipe": {"name": "wipe", "description": "Wipes",
+            "parameters": {"type": "object", "properties": {}}}
+    });
+    document["prompts"]["default"]["tools"] = json!(["lookup", "wipe"]);
+    document["prompts"]["default"]["tool_policy"] =
+        json!({"tool_choice": "required", "max_rounds": 3, "blocklist": ["wipe"]});
+
+    let pack = load(&document).unwrap();
+
+    let names: Vec<&str> = pack.prompt.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["lookup"]);
+    assert_eq!(
+        pack.prompt.tools[0].parameters["properties"]["id"]["type"],
+        "string"
+    );
+    assert_eq!(
+        pack.prompt.tool_policy,
+        ToolPolicy {
+            choice: crate::provider::ToolChoice::Required,
+            max_rounds: 3,
+            max_calls_per_turn: 10,
+            blocklist: vec!["wipe".into()],
+        }
+    );
+}
+
+#[test]
+fn a_tool_the_pack_does_not_define_is_an_error_at_its_pointer() {
+    let mut document = pack_with(json!({"default": prompt("default")}));
+    document["prompts"]["default"]["tools"] = json!(["missing"]);
+
+    let message = load(&document).unwrap_err().to_string();
+
+    assert!(message.contains("/prompts/default/tools/0"), "{message}");
+    assert!(message.contains("`missing` is not defined"), "{message}");
 }

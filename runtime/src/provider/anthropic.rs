@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::llm::{Answer, OUTPUT_TOOL, Wire, WireError, nullable, outcome_text};
 use super::sse::Event;
-use super::{ChatMessage, ChatRequest, FinishReason, Output, ToolOutcome};
+use super::{ChatMessage, ChatRequest, FinishReason, Output, ToolChoice, ToolOutcome};
 
 /// The only generally available API version; features arrive through `anthropic-beta` headers
 /// (which `spec.headers` can add).
@@ -57,16 +57,22 @@ impl Wire for Anthropic {
             .iter()
             .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
             .collect();
+        if request.tool_choice == ToolChoice::Required && !tools.is_empty() {
+            body.insert("tool_choice".into(), json!({"type": "any"}));
+        }
         if let Output::JsonSchema { schema, .. } = request.output {
             // Structured output by a forced tool: the model must call it, and its arguments
             // (checked against the schema by the API) are the answer.
             tools.push(json!({"name": OUTPUT_TOOL,
                 "description": "Give the answer, in the shape this schema describes.",
                 "input_schema": schema}));
-            body.insert(
-                "tool_choice".into(),
-                json!({"type": "tool", "name": OUTPUT_TOOL}),
-            );
+            // With tools of its own the model must call one of them or the output tool.
+            let choice = if request.tools.is_empty() {
+                json!({"type": "tool", "name": OUTPUT_TOOL})
+            } else {
+                json!({"type": "any"})
+            };
+            body.insert("tool_choice".into(), choice);
         }
         if !tools.is_empty() {
             body.insert("tools".into(), Value::Array(tools));
@@ -180,7 +186,7 @@ fn messages(request: &ChatRequest<'_>) -> Vec<Value> {
                 "user",
                 json!({"type": "tool_result", "tool_use_id": call_id,
                     "content": outcome_text(outcome),
-                    "is_error": matches!(outcome, ToolOutcome::Rejected(_))}),
+                    "is_error": !matches!(outcome, ToolOutcome::Result(_))}),
             ),
         }
     }

@@ -46,8 +46,11 @@ pub struct ToolCallRequest {
 pub enum ToolOutcome {
     /// The client ran it; its result as JSON text.
     Result(String),
-    /// It did not run: the client refused, did not answer in time, or went away.
+    /// It did not run: the client refused, did not answer in time, or went away; or the
+    /// prompt's tool policy does not allow it.
     Rejected(String),
+    /// It ran and failed; the error as the tool reported it.
+    Failed(String),
 }
 
 /// One provider round of a conversation: the system prompt, the history so far, the tools the
@@ -58,7 +61,22 @@ pub struct ChatRequest<'a> {
     pub history: &'a [ChatMessage],
     pub parameters: Parameters,
     pub tools: &'a [ToolSpec],
+    /// Whether the model must call one of `tools` (ignored when there are none).
+    pub tool_choice: ToolChoice,
     pub output: Output<'a>,
+}
+
+/// Whether the model may, must, or may not call tools (a prompt's `tool_policy.tool_choice`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides.
+    #[default]
+    Auto,
+    /// The model must call a tool.
+    Required,
+    /// No tools are offered.
+    None,
 }
 
 /// A tool the model may call, as every provider describes one: a name, what it does, and a JSON
@@ -145,7 +163,9 @@ impl ChatMessage {
             ChatMessage::User { content } | ChatMessage::Assistant { content } => content.len(),
             ChatMessage::ToolCall(call) => call.name.len() + call.arguments_json.len(),
             ChatMessage::ToolResult { outcome, .. } => match outcome {
-                ToolOutcome::Result(text) | ToolOutcome::Rejected(text) => text.len(),
+                ToolOutcome::Result(text)
+                | ToolOutcome::Rejected(text)
+                | ToolOutcome::Failed(text) => text.len(),
             },
         }
     }

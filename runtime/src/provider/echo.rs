@@ -37,6 +37,10 @@ impl Provider for EchoProvider {
             content.len(),
             self.pricing,
         );
-        Box::pin(std::future::ready(Ok(Completion { content, usage })))
+        Box::pin(std::future::ready(Ok(Completion {
+            content,
+            usage,
+            tool_calls: Vec::new(),
+        })))
     }
 }

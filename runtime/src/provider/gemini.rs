@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::llm::{Answer, Wire, WireError, nullable, outcome_text};
 use super::sse::Event;
-use super::{ChatMessage, ChatRequest, FinishReason, Output, ToolOutcome};
+use super::{ChatMessage, ChatRequest, FinishReason, Output, ToolChoice, ToolOutcome};
 
 pub(crate) struct Gemini {
     /// `.../v1beta/models/{model}`.
@@ -85,6 +85,12 @@ impl Wire for Gemini {
                 "tools".into(),
                 json!([{"functionDeclarations": declarations}]),
             );
+            if request.tool_choice == ToolChoice::Required {
+                body.insert(
+                    "toolConfig".into(),
+                    json!({"functionCallingConfig": {"mode": "ANY"}}),
+                );
+            }
         }
         Value::Object(body)
     }
@@ -185,7 +191,9 @@ fn contents(request: &ChatRequest<'_>) -> Vec<Value> {
                         Ok(other) => json!({"result": other}),
                         Err(_) => json!({"result": text}),
                     },
-                    ToolOutcome::Rejected(_) => json!({"error": outcome_text(outcome)}),
+                    ToolOutcome::Rejected(_) | ToolOutcome::Failed(_) => {
+                        json!({"error": outcome_text(outcome)})
+                    }
                 };
                 push(
                     "user",

@@ -137,11 +137,11 @@ impl Provider for MockProvider {
                 &request,
             ) {
                 mock_chat::Answer::Text(text) => text,
-                mock_chat::Answer::ToolCall(call) => {
-                    let used = usage(call.arguments_json.len());
+                mock_chat::Answer::ToolCalls(calls) => {
+                    let used = usage(calls.iter().map(|c| c.arguments_json.len()).sum());
                     return Ok(ChatEnd {
                         text: String::new(),
-                        tool_calls: vec![call],
+                        tool_calls: calls,
                         finish: FinishReason::ToolCalls,
                         usage: used,
                     });
@@ -173,6 +173,7 @@ impl Provider for MockProvider {
         request: CompletionRequest<'a>,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         let result = self.answer(&request).map(|content| Completion {
+            tool_calls: Vec::new(),
             usage: Usage::estimate(
                 request.system.len() + request.user.len(),
                 content.len(),

@@ -5,14 +5,20 @@
 //! against `{"content": <the user's words>, "metadata": {...}}`, and `output` is the answer:
 //! - a string: the answer text (the exact string `{{input.content}}` is the user's words);
 //! - `{"client_tool": {"name": ..., "arguments": {...}, "consent_message": ..., "categories":
-//!   [...]}}`: the model asks the client to run that tool, and answers once it knows the outcome;
+//!   [...]}}`: the model asks for that tool call, and answers once it knows the outcome;
+//! - `{"tool_calls": [[call, ...], ...]}`: the model asks for each inner list's calls in one
+//!   round, round after round, then answers (a flat list of calls is one round); a call is
+//!   `{"name": ..., "arguments": {...}}`, as in `client_tool`;
+//! - `{"tool_loop": call}`: the model asks for that call every round and never answers (for
+//!   testing the tool policy's limits);
 //! - any other JSON: the answer is that JSON as text.
 //!
 //! With no scenario matching, the answer is `Mock answer to: "<the user's words>"`, except for
 //! `what did I say?`, answered with the user's earlier words in the session (`Earlier you said:
 //! "a"; "b".`), so a test can see that a resumed conversation kept its history. After a tool
-//! call, the answer says what became of it: `The <name> tool returned <result>.` or `The <name>
-//! tool was not run: <reason>.`, which is how a test sees that the model was told.
+//! call, the answer says what became of each call of the turn: `The <name> tool returned
+//! <result>.`, `The <name> tool was not run: <reason>.` or `The <name> tool failed: <error>.`,
+//! joined by spaces, which is how a test sees that the model was told.
 
 use serde_json::{Value, json};
 
@@ -23,7 +29,7 @@ use super::{ChatMessage, ChatRequest, ToolCallRequest, ToolOutcome};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Answer {
     Text(String),
-    ToolCall(ToolCallRequest),
+    ToolCalls(Vec<ToolCallRequest>),
 }
 
 /// The answer to `request` from `scenarios` (`when`, `output` pairs; first match wins).
@@ -31,30 +37,90 @@ pub(crate) fn answer<'s>(
     scenarios: impl Iterator<Item = (Option<&'s Value>, &'s Value)>,
     request: &ChatRequest<'_>,
 ) -> Answer {
-    if let Some(ChatMessage::ToolResult { name, outcome, .. }) = request.history.last() {
-        return Answer::Text(match outcome {
-            ToolOutcome::Result(result) => format!("The {name} tool returned {result}."),
-            ToolOutcome::Rejected(reason) => format!("The {name} tool was not run: {reason}."),
-        });
-    }
+    let history = request.history;
     let said = request.last_user_text();
     let turn = json!({"content": said, "metadata": {}});
-    let matched = scenarios
+    // This turn's entries: everything after the user's latest words.
+    let this_turn = history
+        .iter()
+        .rposition(|m| matches!(m, ChatMessage::User { .. }))
+        .map_or(history, |at| &history[at + 1..]);
+    let rounds_done = this_turn
+        .iter()
+        .zip(this_turn.iter().skip(1).map(Some).chain([None]))
+        .filter(|(m, next)| {
+            matches!(m, ChatMessage::ToolCall(_)) && !matches!(next, Some(ChatMessage::ToolCall(_)))
+        })
+        .count();
+    let output = scenarios
         .into_iter()
-        .find(|(when, _)| when.is_none_or(|when| contains(&turn, when)));
-    let Some((_, output)) = matched else {
-        if said.trim().eq_ignore_ascii_case("what did I say?") {
-            return Answer::Text(recall(request.history));
+        .find(|(when, _)| when.is_none_or(|when| contains(&turn, when)))
+        .map(|(_, output)| substitute(output, &turn));
+    let first_id = history.len();
+    match &output {
+        Some(Value::Object(object)) if object.contains_key("tool_calls") => {
+            let rounds = rounds_of(&object["tool_calls"]);
+            if let Some(round) = rounds.get(rounds_done) {
+                return Answer::ToolCalls(
+                    round
+                        .iter()
+                        .enumerate()
+                        .map(|(i, spec)| tool_call(spec, first_id + i))
+                        .collect(),
+                );
+            }
         }
-        return Answer::Text(format!("Mock answer to: \"{said}\""));
-    };
-    match substitute(output, &turn) {
-        Value::String(text) => Answer::Text(text),
-        Value::Object(object) if object.contains_key("client_tool") => {
-            tool_call(&object["client_tool"], request.history.len())
+        Some(Value::Object(object)) if object.contains_key("tool_loop") => {
+            return Answer::ToolCalls(vec![tool_call(&object["tool_loop"], first_id)]);
         }
-        other => Answer::Text(other.to_string()),
+        Some(Value::Object(object)) if object.contains_key("client_tool") && rounds_done == 0 => {
+            return Answer::ToolCalls(vec![tool_call(&object["client_tool"], first_id)]);
+        }
+        _ => {}
     }
+    if rounds_done > 0 {
+        return Answer::Text(outcomes(this_turn));
+    }
+    match output {
+        Some(Value::String(text)) => Answer::Text(text),
+        Some(other) => Answer::Text(other.to_string()),
+        None if said.trim().eq_ignore_ascii_case("what did I say?") => {
+            Answer::Text(recall(history))
+        }
+        None => Answer::Text(format!("Mock answer to: \"{said}\"")),
+    }
+}
+
+/// `tool_calls` as rounds: a list of lists, or a flat list as one round.
+fn rounds_of(spec: &Value) -> Vec<Vec<Value>> {
+    let Some(items) = spec.as_array() else {
+        return vec![vec![spec.clone()]];
+    };
+    if items.iter().all(Value::is_array) {
+        items
+            .iter()
+            .filter_map(Value::as_array)
+            .map(|round| round.to_vec())
+            .collect()
+    } else {
+        vec![items.clone()]
+    }
+}
+
+/// What became of each tool call of the turn, as the mock reports it.
+fn outcomes(this_turn: &[ChatMessage]) -> String {
+    this_turn
+        .iter()
+        .filter_map(|m| match m {
+            ChatMessage::ToolResult { name, outcome, .. } => Some(match outcome {
+                ToolOutcome::Result(result) => format!("The {name} tool returned {result}."),
+                ToolOutcome::Rejected(reason) => format!("The {name} tool was not run: {reason}."),
+                ToolOutcome::Failed(error) => format!("The {name} tool failed: {error}."),
+            }),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The user's words before the latest, as the mock reports them.
@@ -74,12 +140,12 @@ fn recall(history: &[ChatMessage]) -> String {
     }
 }
 
-/// The tool call a `client_tool` output describes; its id is unique within the conversation.
-fn tool_call(spec: &Value, turn: usize) -> Answer {
+/// The tool call a scripted call describes; `n` makes its id unique within the conversation.
+fn tool_call(spec: &Value, n: usize) -> ToolCallRequest {
     let text = |key: &str| spec.get(key).and_then(Value::as_str).unwrap_or_default();
     let arguments = spec.get("arguments").cloned().unwrap_or_else(|| json!({}));
-    Answer::ToolCall(ToolCallRequest {
-        id: format!("call_{turn}"),
+    ToolCallRequest {
+        id: format!("call_{n}"),
         name: text("name").to_owned(),
         arguments_json: arguments.to_string(),
         consent_message: text("consent_message").to_owned(),
@@ -93,7 +159,7 @@ fn tool_call(spec: &Value, turn: usize) -> Answer {
                     .collect()
             })
             .unwrap_or_default(),
-    })
+    }
 }
 
 /// `text` in pieces of one word each, its following space included, so that joining the pieces
@@ -113,6 +179,7 @@ mod tests {
             history,
             parameters: Parameters::default(),
             tools: &[],
+            tool_choice: crate::provider::ToolChoice::Auto,
             output: crate::provider::Output::Text,
         }
     }
@@ -148,8 +215,11 @@ mod tests {
         let located = [ChatMessage::User {
             content: "where am I?".into(),
         }];
-        let Answer::ToolCall(call) = answer(all(), &request(&located)) else {
+        let Answer::ToolCalls(calls) = answer(all(), &request(&located)) else {
             panic!("no tool call");
+        };
+        let [call] = calls.as_slice() else {
+            panic!("one call expected: {calls:?}");
         };
         assert_eq!(call.name, "get_location");
         assert_eq!(call.arguments_json, r#"{"precise":true}"#);
@@ -189,6 +259,55 @@ mod tests {
             answer(std::iter::empty(), &request(&history)),
             Answer::Text(r#"The get_location tool returned {"city":"Denver"}."#.into())
         );
+    }
+
+    #[test]
+    fn scripted_rounds_of_tool_calls_then_an_answer_about_each() {
+        let script = json!({"tool_calls": [
+            [{"name": "a", "arguments": {"n": 1}}, {"name": "b"}],
+            [{"name": "c"}]
+        ]});
+        let scenarios = [(None, script)];
+        let all = || scenarios.iter().map(|(w, o)| (w.as_ref(), o));
+        let mut history = vec![ChatMessage::User {
+            content: "go".into(),
+        }];
+        let mut asked = Vec::new();
+        loop {
+            match answer(all(), &request(&history)) {
+                Answer::ToolCalls(calls) => {
+                    asked.push(calls.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
+                    history.extend(calls.iter().cloned().map(ChatMessage::ToolCall));
+                    for call in calls {
+                        history.push(ChatMessage::ToolResult {
+                            call_id: call.id,
+                            outcome: if call.name == "b" {
+                                ToolOutcome::Failed("boom".into())
+                            } else {
+                                ToolOutcome::Result("1".into())
+                            },
+                            name: call.name,
+                        });
+                    }
+                }
+                Answer::Text(text) => {
+                    assert_eq!(
+                        text,
+                        "The a tool returned 1. The b tool failed: boom. The c tool returned 1."
+                    );
+                    break;
+                }
+            }
+        }
+        assert_eq!(asked, [vec!["a", "b"], vec!["c"]]);
+        let ids: Vec<&str> = history
+            .iter()
+            .filter_map(|m| match m {
+                ChatMessage::ToolCall(c) => Some(c.id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["call_1", "call_2", "call_5"]);
     }
 
     #[test]

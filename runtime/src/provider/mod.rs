@@ -19,6 +19,7 @@ mod price;
 mod remote;
 mod sse;
 mod synth;
+mod traced;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +31,7 @@ use serde_json::Value;
 
 pub use chat::{
     ChatEnd, ChatMessage, ChatRequest, Deltas, FinishReason, Output, Stopped, ToolCallRequest,
-    ToolOutcome, ToolSpec,
+    ToolChoice, ToolOutcome, ToolSpec,
 };
 pub use echo::EchoProvider;
 pub use mock::MockProvider;
@@ -46,6 +47,11 @@ pub use synth::synthesize;
 pub trait Provider: Send + Sync + 'static {
     /// The Provider resource this was built from, for logs and error messages.
     fn name(&self) -> &str;
+
+    /// The model asked for, for metrics and traces; empty for providers without one.
+    fn model(&self) -> &str {
+        ""
+    }
 
     /// Answers one rendered prompt.
     fn complete<'a>(
@@ -68,6 +74,9 @@ pub trait Provider: Send + Sync + 'static {
                     input_json: &said,
                     output: request.output,
                     parameters: request.parameters,
+                    rounds: &[],
+                    tools: &[],
+                    tool_choice: ToolChoice::Auto,
                 })
                 .await?;
             // A reader that stopped ends the conversation, not this answer.
@@ -98,6 +107,13 @@ pub struct CompletionRequest<'a> {
     pub output: Output<'a>,
     /// Generation parameters: the prompt's, else the provider's defaults.
     pub parameters: Parameters,
+    /// The tool rounds of this invocation so far (calls and their results), after the user's
+    /// message; empty on the first round.
+    pub rounds: &'a [ChatMessage],
+    /// The tools the model may call.
+    pub tools: &'a [ToolSpec],
+    /// Whether it must call one.
+    pub tool_choice: ToolChoice,
 }
 
 /// Generation parameters; `None` leaves the choice to the provider.
@@ -141,6 +157,9 @@ pub struct Completion {
     pub content: Utf8Bytes,
     /// What the call cost.
     pub usage: Usage,
+    /// The model asks for these tool calls before it answers (then `content` is whatever text
+    /// came with them).
+    pub tool_calls: Vec<ToolCallRequest>,
 }
 
 /// Tokens and money one call used.
@@ -337,10 +356,11 @@ pub fn build_with(
             "dev mode: answering with the mock provider because {reason}"
         );
         Ok(Built {
-            provider: Arc::new(mock()?),
+            provider: traced::wrap(Arc::new(mock()?), ProviderType::Mock, &provider.model),
             stand_in: Some(StandIn { kind, reason }),
         })
     };
+    let (kind, model) = (provider.kind, provider.model.as_str());
     let provider: Arc<dyn Provider> = match provider.kind {
         ProviderType::Echo => Arc::new(EchoProvider::new(provider.name.clone(), provider.pricing)),
         ProviderType::Mock => Arc::new(mock()?),
@@ -363,6 +383,7 @@ pub fn build_with(
         },
     };
     let stand_in = None;
+    let provider = traced::wrap(provider, kind, model);
     Ok(Built { provider, stand_in })
 }
 

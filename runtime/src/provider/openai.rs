@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::llm::{Answer, Wire, WireError, nullable, outcome_text};
 use super::sse::Event;
-use super::{ChatMessage, ChatRequest, FinishReason, Output};
+use super::{ChatMessage, ChatRequest, FinishReason, Output, ToolChoice};
 
 /// One OpenAI-compatible endpoint.
 pub(crate) struct OpenAi {
@@ -51,6 +51,9 @@ impl Wire for OpenAi {
                 })
                 .collect();
             body.insert("tools".into(), Value::Array(tools));
+            if request.tool_choice == ToolChoice::Required {
+                body.insert("tool_choice".into(), json!("required"));
+            }
         }
         match request.output {
             Output::Text => {}

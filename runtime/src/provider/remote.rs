@@ -168,6 +168,7 @@ fn llm<W: Wire>(
         http,
         auth,
         rates,
+        model: model.to_owned(),
     })
 }
 

@@ -52,6 +52,9 @@ fn complete(provider: &dyn Provider, input: &Utf8Bytes, schema: Option<&Value>) 
             None => Output::Json,
         },
         parameters: Parameters::default(),
+        rounds: &[],
+        tools: &[],
+        tool_choice: ToolChoice::Auto,
     };
     provider
         .complete(request)

@@ -17,6 +17,9 @@ fn pack(system: &str, user: &str, variables: Vec<Variable>, fragments: &[(&str, 
             user_template: user.into(),
             variables,
             parameters: Parameters::default(),
+            tools: Vec::new(),
+            tool_policy: crate::pack::ToolPolicy::default(),
+            validators: crate::pack::Validators::default(),
         },
         fragments: fragments
             .iter()
@@ -30,6 +33,7 @@ fn var(name: &str, required: bool, default: Option<Value>) -> Variable {
         name: name.into(),
         required,
         default,
+        rules: None,
     }
 }
 

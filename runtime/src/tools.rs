@@ -1,0 +1,140 @@
+//! Tools in the runtime: the [`ToolExecutor`] that runs server-side tools, and the [`Toolbox`]
+//! that decides, for each call a model asks for, whether it runs here, on the client, or not at
+//! all, within the prompt's `tool_policy`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+
+use crate::metrics::Meter;
+use crate::pack::ToolPolicy;
+use crate::provider::{ToolCallRequest, ToolChoice, ToolOutcome, ToolSpec};
+
+/// Runs the tools that live beside the runtime (HTTP, gRPC, MCP, ... from a ToolRegistry).
+pub trait ToolExecutor: std::fmt::Debug + Send + Sync + 'static {
+    /// Whether this executor runs the tool `name`. Calls to tools it does not run go to the
+    /// client in agent mode.
+    fn runs(&self, name: &str) -> bool;
+
+    /// Runs one call: its result as JSON text, or the error to tell the model.
+    fn execute<'a>(&'a self, call: &'a ToolCallRequest) -> BoxFuture<'a, Result<String, String>>;
+}
+
+/// The executor of an agent with no server-side tools.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTools;
+
+impl ToolExecutor for NoTools {
+    fn runs(&self, _name: &str) -> bool {
+        false
+    }
+
+    fn execute<'a>(&'a self, call: &'a ToolCallRequest) -> BoxFuture<'a, Result<String, String>> {
+        let error = format!("no server-side tool `{}` is configured", call.name);
+        Box::pin(async move { Err(error) })
+    }
+}
+
+/// Where one call goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// The policy forbids it; the model is told why.
+    Blocked(String),
+    /// The executor runs it.
+    Server,
+    /// The client runs it (agent mode).
+    Client,
+}
+
+/// A limit of the tool policy that a turn reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Limit {
+    #[error(
+        "the model asked for tools in more than {0} rounds in one turn (the prompt's \
+         tool_policy.max_rounds)"
+    )]
+    Rounds(u32),
+    #[error(
+        "the model asked for more than {0} tool calls in one turn (the prompt's \
+         tool_policy.max_tool_calls_per_turn)"
+    )]
+    Calls(u32),
+}
+
+/// One agent's tools: what the model is offered, the policy, and the executor.
+#[derive(Clone)]
+pub(crate) struct Toolbox {
+    specs: Vec<ToolSpec>,
+    policy: ToolPolicy,
+    executor: Arc<dyn ToolExecutor>,
+}
+
+impl Toolbox {
+    pub(crate) fn new(
+        specs: Vec<ToolSpec>,
+        policy: ToolPolicy,
+        executor: Arc<dyn ToolExecutor>,
+    ) -> Self {
+        Toolbox {
+            specs,
+            policy,
+            executor,
+        }
+    }
+
+    /// The tools offered in round `round` (0-based) of a turn, and whether one must be called.
+    pub(crate) fn offered(&self, round: u32) -> (&[ToolSpec], ToolChoice) {
+        match self.policy.choice {
+            ToolChoice::None => (&[], ToolChoice::None),
+            ToolChoice::Required if round == 0 => (&self.specs, ToolChoice::Required),
+            _ => (&self.specs, ToolChoice::Auto),
+        }
+    }
+
+    /// Whether a turn that has run `rounds` tool rounds may run another.
+    pub(crate) fn check_round(&self, rounds: u32) -> Result<(), Limit> {
+        if rounds >= self.policy.max_rounds {
+            return Err(Limit::Rounds(self.policy.max_rounds));
+        }
+        Ok(())
+    }
+
+    /// Whether a turn may make `calls` tool calls in all.
+    pub(crate) fn check_calls(&self, calls: usize) -> Result<(), Limit> {
+        let max = self.policy.max_calls_per_turn;
+        if calls > usize::try_from(max).unwrap_or(usize::MAX) {
+            return Err(Limit::Calls(max));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn route(&self, name: &str) -> Route {
+        if self.policy.blocklist.iter().any(|b| b == name) {
+            return Route::Blocked(format!(
+                "the tool `{name}` is blocked by the prompt's tool_policy"
+            ));
+        }
+        if self.executor.runs(name) {
+            Route::Server
+        } else {
+            Route::Client
+        }
+    }
+
+    pub(crate) fn executor(&self) -> &dyn ToolExecutor {
+        &*self.executor
+    }
+
+    /// Runs a server-side call and records it in `meter`.
+    pub(crate) async fn execute(&self, call: &ToolCallRequest, meter: &Meter) -> ToolOutcome {
+        let started = Instant::now();
+        let outcome = match self.executor.execute(call).await {
+            Ok(result) => ToolOutcome::Result(result),
+            Err(error) => ToolOutcome::Failed(error),
+        };
+        let ok = matches!(outcome, ToolOutcome::Result(_));
+        meter.tool(&call.name, ok, started.elapsed());
+        outcome
+    }
+}
