@@ -15,7 +15,7 @@ use crate::provider::{
     StandIn, ToolOutcome, Usage,
 };
 use crate::template::{PromptTemplates, TemplateError};
-use crate::tools::{Limit, Route, Toolbox};
+use crate::tools::{Limit, Toolbox};
 
 /// What `omnia-runtime` serves for one agent, for logs and for callers that list them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,15 +192,17 @@ impl Function {
                     .map(ChatMessage::ToolCall),
             );
             for call in completion.tool_calls {
-                let outcome = match self.tools.route(&call.name) {
-                    Route::Blocked(reason) => ToolOutcome::Rejected(reason),
-                    Route::Server => self.tools.execute(&call, &self.meter).await,
-                    Route::Client => ToolOutcome::Rejected(format!(
-                        "no server-side tool `{}` is configured, and a function has no client \
-                         to run it",
-                        call.name
-                    )),
-                };
+                let no_client = format!(
+                    "no server-side tool `{}` is configured, and a function has no client to \
+                     run it",
+                    call.name
+                );
+                let outcome = self
+                    .tools
+                    .run(&call, &self.meter, |_span| async move {
+                        Ok::<_, InvokeError>(ToolOutcome::Rejected(no_client))
+                    })
+                    .await?;
                 rounds.push(ChatMessage::ToolResult {
                     call_id: call.id,
                     name: call.name,

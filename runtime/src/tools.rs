@@ -7,9 +7,12 @@ use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 
+use tracing::{Instrument as _, Span};
+
 use crate::metrics::Meter;
 use crate::pack::ToolPolicy;
 use crate::provider::{ToolCallRequest, ToolChoice, ToolOutcome, ToolSpec};
+use crate::telemetry;
 
 /// Runs the tools that live beside the runtime (HTTP, gRPC, MCP, ... from a ToolRegistry).
 pub trait ToolExecutor: std::fmt::Debug + Send + Sync + 'static {
@@ -38,7 +41,7 @@ impl ToolExecutor for NoTools {
 
 /// Where one call goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Route {
+enum Route {
     /// The policy forbids it; the model is told why.
     Blocked(String),
     /// The executor runs it.
@@ -109,7 +112,7 @@ impl Toolbox {
         Ok(())
     }
 
-    pub(crate) fn route(&self, name: &str) -> Route {
+    fn route(&self, name: &str) -> Route {
         if self.policy.blocklist.iter().any(|b| b == name) {
             return Route::Blocked(format!(
                 "the tool `{name}` is blocked by the prompt's tool_policy"
@@ -122,19 +125,41 @@ impl Toolbox {
         }
     }
 
-    pub(crate) fn executor(&self) -> &dyn ToolExecutor {
-        &*self.executor
-    }
-
-    /// Runs a server-side call and records it in `meter`.
-    pub(crate) async fn execute(&self, call: &ToolCallRequest, meter: &Meter) -> ToolOutcome {
+    /// Where `call` goes and what became of it: run here, or refused by the policy. A call
+    /// for the client is handed to `client`, which asks it and waits. Each call has its
+    /// `execute_tool` span; calls that ran (here or on the client) are counted in `meter`.
+    pub(crate) async fn run<F, E>(
+        &self,
+        call: &ToolCallRequest,
+        meter: &Meter,
+        client: impl FnOnce(Span) -> F,
+    ) -> Result<ToolOutcome, E>
+    where
+        F: Future<Output = Result<ToolOutcome, E>>,
+    {
         let started = Instant::now();
-        let outcome = match self.executor.execute(call).await {
-            Ok(result) => ToolOutcome::Result(result),
-            Err(error) => ToolOutcome::Failed(error),
+        let route = self.route(&call.name);
+        let side = match &route {
+            Route::Server => "server",
+            Route::Client => "client",
+            Route::Blocked(_) => "blocked",
         };
-        let ok = matches!(outcome, ToolOutcome::Result(_));
-        meter.tool(&call.name, ok, started.elapsed());
-        outcome
+        let span = telemetry::tool_span(&call.name, &call.id, side);
+        let outcome = match route {
+            Route::Blocked(reason) => ToolOutcome::Rejected(reason),
+            Route::Server => match self.executor.execute(call).instrument(span.clone()).await {
+                Ok(result) => ToolOutcome::Result(result),
+                Err(error) => ToolOutcome::Failed(error),
+            },
+            Route::Client => client(span.clone()).await?,
+        };
+        if side != "blocked" {
+            let ok = matches!(outcome, ToolOutcome::Result(_));
+            meter.tool(&call.name, ok, started.elapsed());
+        }
+        if let ToolOutcome::Rejected(why) | ToolOutcome::Failed(why) = &outcome {
+            telemetry::record_error(&span, side, why);
+        }
+        Ok(outcome)
     }
 }

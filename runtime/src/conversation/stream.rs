@@ -19,7 +19,7 @@ use crate::provider::{
     ChatMessage, ChatRequest, Deltas, Output, ProviderError, ToolCallRequest, ToolOutcome, Usage,
 };
 use crate::telemetry;
-use crate::tools::{Limit, Route};
+use crate::tools::Limit;
 use tracing::Instrument as _;
 
 /// The runtime gives up on a client tool call after this long without its result. The gateway
@@ -306,39 +306,12 @@ impl Session {
             // their history.
             history.extend(end.tool_calls.iter().cloned().map(ChatMessage::ToolCall));
             for call in end.tool_calls {
-                let started = Instant::now();
-                let route = agent.tools.route(&call.name);
-                let side = match &route {
-                    Route::Server => "server",
-                    Route::Client => "client",
-                    Route::Blocked(_) => "blocked",
-                };
-                let span = telemetry::tool_span(&call.name, &call.id, side);
-                let outcome = match route {
-                    Route::Blocked(reason) => ToolOutcome::Rejected(reason),
-                    Route::Server => {
-                        let executed = agent.tools.executor().execute(&call);
-                        let outcome = match executed.instrument(span.clone()).await {
-                            Ok(result) => ToolOutcome::Result(result),
-                            Err(error) => ToolOutcome::Failed(error),
-                        };
-                        let ok = matches!(outcome, ToolOutcome::Result(_));
-                        agent.meter.tool(&call.name, ok, started.elapsed());
-                        outcome
-                    }
-                    Route::Client => {
-                        let outcome = self
-                            .client_tool(&call, inbound)
-                            .instrument(span.clone())
-                            .await?;
-                        let ok = matches!(outcome, ToolOutcome::Result(_));
-                        agent.meter.tool(&call.name, ok, started.elapsed());
-                        outcome
-                    }
-                };
-                if let ToolOutcome::Rejected(why) | ToolOutcome::Failed(why) = &outcome {
-                    telemetry::record_error(&span, side, why);
-                }
+                let outcome = agent
+                    .tools
+                    .run(&call, &agent.meter, |span| {
+                        self.client_tool(&call, inbound).instrument(span)
+                    })
+                    .await?;
                 history.push(ChatMessage::ToolResult {
                     call_id: call.id,
                     name: call.name,
