@@ -104,7 +104,6 @@ pub(super) fn provider(spec: &ProviderSpec) -> Vec<String> {
     note(spec.tts.is_some(), "spec.tts");
     note(spec.stt.is_some(), "spec.stt");
     note(spec.embedding.is_some(), "spec.embedding");
-    note(!spec.headers.is_empty(), "spec.headers");
     note(spec.platform.is_some(), "spec.platform");
     note(spec.auth.is_some(), "spec.auth");
     note(!spec.capabilities.is_empty(), "spec.capabilities");
@@ -113,17 +112,6 @@ pub(super) fn provider(spec: &ProviderSpec) -> Vec<String> {
         note(
             d.truncation_strategy.is_some(),
             "spec.defaults.truncationStrategy",
-        );
-        note(d.request_timeout.is_some(), "spec.defaults.requestTimeout");
-        note(
-            d.stream_idle_timeout.is_some(),
-            "spec.defaults.streamIdleTimeout",
-        );
-    }
-    if let Some(p) = &spec.pricing {
-        note(
-            p.cached_cost_per_1k.is_some(),
-            "spec.pricing.cachedCostPer1K",
         );
     }
     fields
