@@ -117,7 +117,8 @@ pub(crate) fn build(
             } else {
                 format!("{base}/v1beta")
             };
-            let model_url = format!("{root}/models/{model}");
+            // Gemini's own listings name models `models/...`; either spelling works here.
+            let model_url = format!("{root}/models/{}", model.trim_start_matches("models/"));
             llm(spec, Gemini { model_url }, http, auth, &model)
         }
         _ => {
