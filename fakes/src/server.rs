@@ -6,7 +6,10 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,7 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -80,7 +83,20 @@ struct Shared {
     arrived: watch::Sender<usize>,
     /// One permit per [`FakeServer::release`]; a held stream takes one.
     release: Semaphore,
-    stream_times: Mutex<Vec<(Instant, Option<Instant>)>>,
+    /// One entry per streamed reply, in the order their first events went out.
+    streams: Mutex<Vec<StreamTimes>>,
+    /// `TCP_NODELAY` on connections accepted from now on.
+    nodelay: AtomicBool,
+}
+
+/// When one streamed reply's events went out.
+struct StreamTimes {
+    /// When its first event was handed to hyper.
+    first: Instant,
+    /// When it ended (clean end or reset).
+    end: Option<Instant>,
+    /// Per event, when the socket write that carried it returned (see [`Stamped`]).
+    events: Vec<Instant>,
 }
 
 #[derive(Default)]
@@ -126,7 +142,8 @@ impl FakeServer {
             script: Mutex::new(Script::default()),
             arrived: watch::Sender::new(0),
             release: Semaphore::new(0),
-            stream_times: Mutex::new(Vec::new()),
+            streams: Mutex::new(Vec::new()),
+            nodelay: AtomicBool::new(true),
         });
         let is_tls = tls.is_some();
         let task = tokio::spawn(accept(listener, tls, shared.clone()));
@@ -181,6 +198,14 @@ impl FakeServer {
         }
     }
 
+    /// Whether connections accepted from now on set `TCP_NODELAY` (the default: `true`, as most
+    /// HTTP servers do). With `false`, Nagle's algorithm holds each small event written while an
+    /// earlier one is unacknowledged, and against a client's delayed ACK that is up to ~40 ms on
+    /// Linux: streams then arrive in bursts, whatever the client does.
+    pub fn set_nodelay(&self, nodelay: bool) {
+        self.shared.nodelay.store(nodelay, Ordering::Relaxed);
+    }
+
     /// Lets one held stream go on. A release before the stream reaches its hold is kept, so the
     /// stream then does not stop at all.
     pub fn release(&self) {
@@ -190,7 +215,18 @@ impl FakeServer {
     /// Per streamed reply, in the order they started: when the first event went out and when the
     /// stream ended (clean end or reset; `None` while running or stalled).
     pub fn stream_times(&self) -> Vec<(Instant, Option<Instant>)> {
-        self.shared.stream_times.lock().clone()
+        let streams = self.shared.streams.lock();
+        streams.iter().map(|s| (s.first, s.end)).collect()
+    }
+
+    /// Per streamed reply, in the order they started: when each of its events was written, one
+    /// `Instant` per event in order, taken when the flush that carried the event to the socket
+    /// returned (the write syscall done, so the bytes are in the kernel). Events written together
+    /// (no `gap`) share an instant; events not yet written (held, stalled, or lost to a reset)
+    /// have none yet.
+    pub fn event_times(&self) -> Vec<Vec<Instant>> {
+        let streams = self.shared.streams.lock();
+        streams.iter().map(|s| s.events.clone()).collect()
     }
 }
 
@@ -209,6 +245,7 @@ async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Sha
             continue;
         };
         while connections.try_join_next().is_some() {}
+        let _ = tcp.set_nodelay(shared.nodelay.load(Ordering::Relaxed));
         let shared = shared.clone();
         let tls = tls.clone();
         connections.spawn(async move {
@@ -228,9 +265,16 @@ async fn serve<I>(io: I, shared: Arc<Shared>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let unwritten = Arc::new(Mutex::new(Vec::new()));
+    let io = Stamped {
+        io,
+        unwritten: unwritten.clone(),
+        shared: shared.clone(),
+    };
     let service = service_fn(move |request| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(answer(request, shared).await) }
+        let unwritten = unwritten.clone();
+        async move { Ok::<_, Infallible>(answer(request, shared, unwritten).await) }
     });
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -238,8 +282,77 @@ where
         .await;
 }
 
+/// Slots (in `Shared::streams`) of events handed to hyper on one connection and not yet written.
+type Unwritten = Arc<Mutex<Vec<usize>>>;
+
+/// A connection's I/O that stamps events as written: hyper buffers a body frame, writes the
+/// buffer when the body has nothing more ready, then calls `poll_flush` on the I/O, so a flush
+/// that returns `Ready(Ok)` follows the socket writes of every event handed over before it.
+struct Stamped<I> {
+    io: I,
+    unwritten: Unwritten,
+    shared: Arc<Shared>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Stamped<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Stamped<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let flushed = Pin::new(&mut self.io).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = flushed {
+            let now = Instant::now();
+            let slots = std::mem::take(&mut *self.unwritten.lock());
+            if !slots.is_empty() {
+                let mut streams = self.shared.streams.lock();
+                for slot in slots {
+                    if let Some(stream) = streams.get_mut(slot) {
+                        stream.events.push(now);
+                    }
+                }
+            }
+        }
+        flushed
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// Records the request, then answers with the next scripted reply (or the 500 default).
-async fn answer(request: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
+async fn answer(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+    unwritten: Unwritten,
+) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -271,7 +384,7 @@ async fn answer(request: Request<Incoming>, shared: Arc<Shared>) -> Response<Bod
             headers,
             body,
         }) => whole(status, &headers, body),
-        Some(Reply::Stream(stream)) => streamed(stream, shared),
+        Some(Reply::Stream(stream)) => streamed(stream, shared, unwritten),
     }
 }
 
@@ -311,25 +424,35 @@ struct Streaming {
     next: usize,
     held: bool,
     done: bool,
-    /// This stream's entry in `stream_times`, once its first event went out.
+    /// This stream's entry in `Shared::streams`, once its first event went out.
     slot: Option<usize>,
     shared: Arc<Shared>,
+    /// Where its events wait to be stamped as written.
+    unwritten: Unwritten,
 }
 
 impl Streaming {
-    fn started(&mut self) {
-        if self.slot.is_none() {
-            let mut times = self.shared.stream_times.lock();
-            times.push((Instant::now(), None));
-            self.slot = Some(times.len() - 1);
+    /// This stream's slot, taken when its first event goes out.
+    fn started(&mut self) -> usize {
+        match self.slot {
+            Some(slot) => slot,
+            None => {
+                let mut streams = self.shared.streams.lock();
+                streams.push(StreamTimes {
+                    first: Instant::now(),
+                    end: None,
+                    events: Vec::with_capacity(self.reply.events.len()),
+                });
+                let slot = streams.len() - 1;
+                self.slot = Some(slot);
+                slot
+            }
         }
     }
 
     fn finished(&mut self) {
-        self.started();
-        if let Some(slot) = self.slot {
-            self.shared.stream_times.lock()[slot].1 = Some(Instant::now());
-        }
+        let slot = self.started();
+        self.shared.streams.lock()[slot].end = Some(Instant::now());
     }
 
     /// The next body frame: an event, the end (`None`), a stall (never returns) or the reset error.
@@ -349,7 +472,9 @@ impl Streaming {
                 tokio::time::sleep(self.reply.gap).await;
             }
             let event = std::mem::take(&mut self.reply.events[index]);
-            self.started();
+            let slot = self.started();
+            // Stamped by the connection's I/O once hyper has written it.
+            self.unwritten.lock().push(slot);
             self.next += 1;
             return Some((Ok(Frame::data(Bytes::from(event))), self));
         }
@@ -376,7 +501,7 @@ impl Streaming {
 
 /// A 200 whose body yields the events one frame at a time (hyper writes each as its own chunk and
 /// flushes when the next one is not ready); a body error makes hyper drop the connection mid-body.
-fn streamed(reply: StreamReply, shared: Arc<Shared>) -> Response<Body> {
+fn streamed(reply: StreamReply, shared: Arc<Shared>, unwritten: Unwritten) -> Response<Body> {
     let content_type = reply.content_type.clone();
     let state = Streaming {
         reply,
@@ -385,6 +510,7 @@ fn streamed(reply: StreamReply, shared: Arc<Shared>) -> Response<Body> {
         done: false,
         slot: None,
         shared,
+        unwritten,
     };
     let body = StreamBody::new(stream::unfold(state, Streaming::step));
     Response::builder()

@@ -110,6 +110,42 @@ async fn a_stream_arrives_as_separate_chunks_the_gap_apart() {
 }
 
 #[tokio::test]
+async fn event_times_stamp_each_event_when_written_and_before_it_arrives() {
+    let server = FakeServer::start().await;
+    let gap = Duration::from_millis(50);
+    server.push(StreamReply::sse(EVENTS).gap(gap));
+    server.push(StreamReply::sse(EVENTS).hold_after(1));
+    assert!(server.event_times().is_empty());
+
+    let response = send(server.addr(), post("/s", "{}")).await;
+    let (got, end) = frames(&mut response.into_body()).await;
+    end.unwrap();
+    let times = server.event_times();
+    assert_eq!(times.len(), 1);
+    assert_eq!(times[0].len(), EVENTS.len());
+    // One thread runs the server and this client: the stamp is taken before the client reads.
+    for ((arrived, _), written) in got.iter().zip(&times[0]) {
+        assert!(written <= arrived, "stamped after the client had the event");
+    }
+    for pair in times[0].windows(2) {
+        assert!(pair[1] - pair[0] >= gap - Duration::from_millis(10));
+    }
+    // `stream_times` still says when the first event was handed to hyper.
+    assert!(server.stream_times()[0].0 <= times[0][0]);
+
+    // A held stream: only the events written so far have a time.
+    let mut body = send(server.addr(), post("/s", "{}")).await.into_body();
+    assert_eq!(next_text(&mut body).await, EVENTS[0]);
+    assert_eq!(server.event_times()[1].len(), 1);
+    server.release();
+    frames(&mut body).await.1.unwrap();
+    let times = server.event_times();
+    assert_eq!(times.len(), 2);
+    assert_eq!(times[1].len(), EVENTS.len());
+    assert!(times[1].windows(2).all(|pair| pair[0] <= pair[1]));
+}
+
+#[tokio::test]
 async fn hold_after_waits_for_release() {
     let server = FakeServer::start().await;
     server.push(StreamReply::sse(EVENTS).hold_after(1));

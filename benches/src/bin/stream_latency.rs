@@ -8,7 +8,7 @@
 //! stream_latency --runtime 127.0.0.1:9000 --gateway 127.0.0.1:8080 --agent stream-agent \
 //!     [--turns 2000] [--block 100] [--message go]
 //! ```
-//! `loadtest/stream-latency` starts a runtime and a gateway for it and runs this.
+//! `loadtest/agents` starts a runtime and a gateway for it and runs this.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
