@@ -7,28 +7,21 @@
 //! proxy `HTTP_PROXY` names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use omnia_fakes::{FakeServer, Usage, openai};
 use omnia_proto::runtime::v1::InvocationRequest;
 use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_runtime::{ERROR_SOURCE_METADATA, ERROR_SOURCE_PROVIDER};
+use support::{Runtime, RuntimeProcess};
 use tonic::transport::Channel;
 
 const KEY: &str = "sk-tls-test-0123456789";
 const ANSWER: &str = r#"{"echo":"hi"}"#;
-
-/// The runtime process, killed when dropped.
-struct Runtime(Child);
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     let output = Command::new("openssl")
@@ -162,72 +155,35 @@ data:
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `omnia-runtime` for `config`, trusting `ca` through `SSL_CERT_FILE` (or, with `None`,
-/// only the system's roots), and connects to it.
+/// only the system's roots), with `env` on top of an environment without TLS or proxy settings,
+/// and connects to it.
 async fn start_runtime(
-    dir: &Path,
-    config: &Path,
-    ca: Option<&Path>,
-) -> (Runtime, RuntimeServiceClient<Channel>) {
-    start_runtime_with(dir, config, ca, &[]).await
-}
-
-/// [`start_runtime`] with more environment variables.
-async fn start_runtime_with(
-    dir: &Path,
     config: &Path,
     ca: Option<&Path>,
     env: &[(&str, &str)],
 ) -> (Runtime, RuntimeServiceClient<Channel>) {
-    let listen = free_port();
-    let log = dir.join(format!("runtime-{listen}.log"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_omnia-runtime"));
-    command
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{listen}")])
-        .args(["--metrics-listen", "off"])
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
-        .env_remove("RUST_LOG")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    if let Some(ca) = ca {
-        command.env("SSL_CERT_FILE", ca);
+    let mut process = RuntimeProcess::new([config]).args(["--metrics-listen", "off"]);
+    for name in [
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        process = process.env_remove(name);
     }
-    let mut runtime = Runtime(command.spawn().expect("cannot spawn omnia-runtime"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let client = loop {
-        if let Some(status) = runtime.0.try_wait().unwrap() {
-            panic!(
-                "omnia-runtime exited ({status}): {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        if let Ok(client) =
-            RuntimeServiceClient::connect(format!("http://127.0.0.1:{listen}")).await
-        {
-            break client;
-        }
-        assert!(Instant::now() < deadline, "the runtime did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    process = process.envs(env);
+    if let Some(ca) = ca {
+        process = process.env("SSL_CERT_FILE", ca);
+    }
+    let runtime = process.start();
+    let client = runtime.client().await;
     (runtime, client)
 }
 
@@ -242,24 +198,25 @@ async fn invoke(client: &mut RuntimeServiceClient<Channel>) -> Result<String, to
     Ok(String::from_utf8(response.into_inner().output_json.to_vec()).unwrap())
 }
 
-/// The CA, the server certificate, and a fake OpenAI API serving it.
-async fn tls_fake(dir: &Path) -> FakeServer {
-    certificates(dir);
-    let cert = std::fs::read(dir.join("server.pem")).unwrap();
-    let key = std::fs::read(dir.join("server.key")).unwrap();
+/// In a new directory: the CA (`ca.pem`), the server certificate, a fake OpenAI API serving it
+/// with one answer queued, and the manifests of a function calling it.
+async fn tls_provider() -> (tempfile::TempDir, FakeServer, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let cert = std::fs::read(dir.path().join("server.pem")).unwrap();
+    let key = std::fs::read(dir.path().join("server.key")).unwrap();
     let fake = FakeServer::start_tls(&cert, &key).await;
     assert!(fake.base_url().starts_with("https://localhost:"));
-    fake
+    fake.push(openai::completion(ANSWER, Usage::default()));
+    let config = manifests(dir.path(), &fake.base_url());
+    (dir, fake, config)
 }
 
 #[tokio::test]
 async fn a_provider_behind_a_private_ca_answers_when_ssl_cert_file_trusts_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = tls_fake(dir.path()).await;
-    fake.push(openai::completion(ANSWER, Usage::default()));
-    let config = manifests(dir.path(), &fake.base_url());
+    let (dir, fake, config) = tls_provider().await;
     let ca = dir.path().join("ca.pem");
-    let (_runtime, mut client) = start_runtime(dir.path(), &config, Some(&ca)).await;
+    let (_runtime, mut client) = start_runtime(&config, Some(&ca), &[]).await;
 
     let output = invoke(&mut client).await;
 
@@ -275,11 +232,8 @@ async fn a_provider_behind_a_private_ca_answers_when_ssl_cert_file_trusts_it() {
 
 #[tokio::test]
 async fn a_provider_behind_an_untrusted_ca_fails_naming_the_provider_and_the_certificate() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = tls_fake(dir.path()).await;
-    fake.push(openai::completion(ANSWER, Usage::default()));
-    let config = manifests(dir.path(), &fake.base_url());
-    let (_runtime, mut client) = start_runtime(dir.path(), &config, None).await;
+    let (_dir, fake, config) = tls_provider().await;
+    let (_runtime, mut client) = start_runtime(&config, None, &[]).await;
 
     let status = invoke(&mut client).await.unwrap_err();
 
@@ -312,8 +266,7 @@ async fn provider_calls_go_through_the_proxy_the_environment_names() {
     proxy.push(openai::completion(ANSWER, Usage::default()));
     let config = manifests(dir.path(), "http://llm.example.invalid");
     let proxy_url = proxy.base_url();
-    let (_runtime, mut client) =
-        start_runtime_with(dir.path(), &config, None, &[("HTTP_PROXY", &proxy_url)]).await;
+    let (_runtime, mut client) = start_runtime(&config, None, &[("HTTP_PROXY", &proxy_url)]).await;
 
     let output = invoke(&mut client).await;
 

@@ -59,6 +59,13 @@ fn provider(spec: &omnia_api::Provider) -> Arc<dyn Provider> {
     build(spec, false, None).unwrap().provider
 }
 
+/// A fake server, and a provider of `kind` for `model` that calls it.
+async fn fake_provider(kind: ProviderType, model: &str) -> (FakeServer, Arc<dyn Provider>) {
+    let fake = FakeServer::start().await;
+    let llm = provider(&spec(kind, &fake, model));
+    (fake, llm)
+}
+
 fn weather() -> Vec<ToolSpec> {
     vec![ToolSpec {
         name: "get_weather".into(),
@@ -97,6 +104,20 @@ async fn chat(
         got.push(piece.as_str().to_owned());
     }
     (got, end)
+}
+
+/// The round that answers [`hello`] with "Checking" and tool calls; its end.
+async fn tool_round(provider: &dyn Provider) -> ChatEnd {
+    let (pieces, end) = chat(provider, &hello(), &weather()).await;
+    let end = end.unwrap();
+    assert_eq!(pieces, ["Checking"]);
+    assert_eq!(end.finish, FinishReason::ToolCalls);
+    end
+}
+
+/// The call the fakes script: `get_weather` for `city`.
+fn weather_call(id: &str, city: &str) -> ToolCall {
+    ToolCall::new(id, "get_weather", json!({"city": city}))
 }
 
 fn hello() -> Vec<ChatMessage> {
@@ -155,9 +176,8 @@ fn expect_usage(end: &ChatEnd) {
 
 #[tokio::test]
 async fn openai_streams_text_and_sends_the_chat_completions_shape() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     fake.push(openai::text_stream(&["Hel", "lo", "!"], USAGE));
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
 
     let (pieces, end) = chat(&*llm, &hello(), &weather()).await;
 
@@ -195,19 +215,15 @@ async fn openai_streams_text_and_sends_the_chat_completions_shape() {
 
 #[tokio::test]
 async fn openai_assembles_tool_calls_split_across_events() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     let calls = [
-        ToolCall::new("call_1", "get_weather", json!({"city": "Paris"})),
-        ToolCall::new("call_2", "get_weather", json!({"city": "Oslo"})),
+        weather_call("call_1", "Paris"),
+        weather_call("call_2", "Oslo"),
     ];
     fake.push(openai::tool_call_stream("Checking", &calls, USAGE));
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
 
-    let (pieces, end) = chat(&*llm, &hello(), &weather()).await;
+    let end = tool_round(&*llm).await;
 
-    let end = end.unwrap();
-    assert_eq!(pieces, ["Checking"]);
-    assert_eq!(end.finish, FinishReason::ToolCalls);
     let got: Vec<(&str, &str, Value)> = end
         .tool_calls
         .iter()
@@ -230,9 +246,8 @@ async fn openai_assembles_tool_calls_split_across_events() {
 
 #[tokio::test]
 async fn openai_gets_tool_calls_and_results_in_its_own_shape() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     fake.push(openai::text_stream(&["Sunny."], USAGE));
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
 
     chat(&*llm, &after_tools(), &weather()).await.1.unwrap();
 
@@ -256,20 +271,12 @@ async fn openai_gets_tool_calls_and_results_in_its_own_shape() {
 
 #[tokio::test]
 async fn openai_function_mode_asks_for_the_schema() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     fake.push(openai::completion(r#"{"sentiment":"positive"}"#, USAGE));
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
     let schema = json!({"type": "object", "properties": {"sentiment": {"type": "string"}},
         "required": ["sentiment"], "additionalProperties": false});
 
-    let completion = complete(
-        &*llm,
-        Output::JsonSchema {
-            name: "sentiment analyser",
-            schema: &schema,
-        },
-    )
-    .await;
+    let completion = complete_with_schema(&*llm, "sentiment analyser", &schema).await;
 
     assert_eq!(completion.unwrap(), r#"{"sentiment":"positive"}"#);
     let body = fake.request(0).await.json();
@@ -287,23 +294,14 @@ async fn openai_function_mode_asks_for_the_schema() {
 
 #[tokio::test]
 async fn openai_json_mode_and_non_strict_schemas() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     fake.push(openai::completion("{}", USAGE));
     fake.push(openai::completion("{}", USAGE));
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
     // An open object is outside strict mode's subset.
     let open = json!({"type": "object", "properties": {"a": {"type": "string"}}});
 
     complete(&*llm, Output::Json).await.unwrap();
-    complete(
-        &*llm,
-        Output::JsonSchema {
-            name: "f",
-            schema: &open,
-        },
-    )
-    .await
-    .unwrap();
+    complete_with_schema(&*llm, "f", &open).await.unwrap();
 
     assert_eq!(
         fake.request(0).await.json()["response_format"],
@@ -313,6 +311,15 @@ async fn openai_json_mode_and_non_strict_schemas() {
         fake.request(1).await.json()["response_format"]["json_schema"]["strict"],
         false
     );
+}
+
+/// [`complete`] asking for output that matches `schema`.
+async fn complete_with_schema(
+    provider: &dyn Provider,
+    name: &str,
+    schema: &Value,
+) -> Result<String, ProviderError> {
+    complete(provider, Output::JsonSchema { name, schema }).await
 }
 
 async fn complete(provider: &dyn Provider, output: Output<'_>) -> Result<String, ProviderError> {
@@ -336,9 +343,8 @@ async fn complete(provider: &dyn Provider, output: Output<'_>) -> Result<String,
 
 #[tokio::test]
 async fn anthropic_streams_text_and_sends_the_messages_shape() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Claude, "claude-sonnet-4-5").await;
     fake.push(anthropic::text_stream(&["Hel", "lo"], USAGE));
-    let llm = provider(&spec(ProviderType::Claude, &fake, "claude-sonnet-4-5"));
 
     let (pieces, end) = chat(&*llm, &hello(), &weather()).await;
 
@@ -372,22 +378,14 @@ async fn anthropic_streams_text_and_sends_the_messages_shape() {
 
 #[tokio::test]
 async fn anthropic_assembles_tool_use_and_sends_results_back_in_a_user_message() {
-    let fake = FakeServer::start().await;
-    let calls = [ToolCall::new(
-        "toolu_1",
-        "get_weather",
-        json!({"city": "Paris"}),
-    )];
+    let (fake, llm) = fake_provider(ProviderType::Claude, "claude-sonnet-4-5").await;
+    let calls = [weather_call("toolu_1", "Paris")];
     fake.push(anthropic::tool_use_stream("Checking", &calls, USAGE));
     fake.push(anthropic::text_stream(&["Sunny."], USAGE));
-    let llm = provider(&spec(ProviderType::Claude, &fake, "claude-sonnet-4-5"));
 
-    let (pieces, end) = chat(&*llm, &hello(), &weather()).await;
+    let end = tool_round(&*llm).await;
     chat(&*llm, &after_tools(), &weather()).await.1.unwrap();
 
-    let end = end.unwrap();
-    assert_eq!(pieces, ["Checking"]);
-    assert_eq!(end.finish, FinishReason::ToolCalls);
     assert_eq!(end.tool_calls.len(), 1);
     assert_eq!(end.tool_calls[0].id, "toolu_1");
     assert_eq!(
@@ -412,24 +410,16 @@ async fn anthropic_assembles_tool_use_and_sends_results_back_in_a_user_message()
 
 #[tokio::test]
 async fn anthropic_function_mode_forces_the_output_tool() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Claude, "claude-sonnet-4-5").await;
     let calls = [ToolCall::new(
         "toolu_1",
         "output",
         json!({"sentiment": "positive"}),
     )];
     fake.push(anthropic::tool_use_message(&calls, USAGE));
-    let llm = provider(&spec(ProviderType::Claude, &fake, "claude-sonnet-4-5"));
     let schema = json!({"type": "object", "properties": {"sentiment": {"type": "string"}}});
 
-    let answer = complete(
-        &*llm,
-        Output::JsonSchema {
-            name: "f",
-            schema: &schema,
-        },
-    )
-    .await;
+    let answer = complete_with_schema(&*llm, "f", &schema).await;
 
     assert_eq!(
         serde_json::from_str::<Value>(&answer.unwrap()).unwrap(),
@@ -445,13 +435,12 @@ async fn anthropic_function_mode_forces_the_output_tool() {
 
 #[tokio::test]
 async fn anthropic_overloaded_before_any_text_is_retried() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Claude, "claude-sonnet-4-5").await;
     fake.push(StreamReply::sse([anthropic::error_event(
         "overloaded_error",
         "Overloaded",
     )]));
     fake.push(anthropic::text_stream(&["ok"], USAGE));
-    let llm = provider(&spec(ProviderType::Claude, &fake, "claude-sonnet-4-5"));
 
     let (pieces, end) = chat(&*llm, &hello(), &[]).await;
 
@@ -464,9 +453,8 @@ async fn anthropic_overloaded_before_any_text_is_retried() {
 
 #[tokio::test]
 async fn gemini_streams_text_and_sends_the_generate_content_shape() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Gemini, "gemini-2.5-flash").await;
     fake.push(gemini::text_stream(&["Hel", "lo"], USAGE));
-    let llm = provider(&spec(ProviderType::Gemini, &fake, "gemini-2.5-flash"));
 
     let (pieces, end) = chat(&*llm, &hello(), &weather()).await;
 
@@ -502,22 +490,14 @@ async fn gemini_streams_text_and_sends_the_generate_content_shape() {
 
 #[tokio::test]
 async fn gemini_function_calls_and_responses() {
-    let fake = FakeServer::start().await;
-    let calls = [ToolCall::new(
-        "ignored",
-        "get_weather",
-        json!({"city": "Paris"}),
-    )];
+    let (fake, llm) = fake_provider(ProviderType::Gemini, "gemini-2.5-flash").await;
+    let calls = [weather_call("ignored", "Paris")];
     fake.push(gemini::function_call_stream("Checking", &calls, USAGE));
     fake.push(gemini::text_stream(&["Sunny."], USAGE));
-    let llm = provider(&spec(ProviderType::Gemini, &fake, "gemini-2.5-flash"));
 
-    let (pieces, end) = chat(&*llm, &hello(), &weather()).await;
+    let end = tool_round(&*llm).await;
     chat(&*llm, &after_tools(), &weather()).await.1.unwrap();
 
-    let end = end.unwrap();
-    assert_eq!(pieces, ["Checking"]);
-    assert_eq!(end.finish, FinishReason::ToolCalls);
     assert_eq!(end.tool_calls[0].name, "get_weather");
     assert!(!end.tool_calls[0].id.is_empty());
     let contents = fake.request(1).await.json()["contents"].clone();
@@ -537,21 +517,13 @@ async fn gemini_function_calls_and_responses() {
 
 #[tokio::test]
 async fn gemini_function_mode_sends_a_response_schema_gemini_accepts() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Gemini, "gemini-2.5-flash").await;
     fake.push(gemini::response(r#"{"sentiment":"positive"}"#, USAGE));
-    let llm = provider(&spec(ProviderType::Gemini, &fake, "gemini-2.5-flash"));
     let schema = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object", "additionalProperties": false,
         "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}}});
 
-    let answer = complete(
-        &*llm,
-        Output::JsonSchema {
-            name: "f",
-            schema: &schema,
-        },
-    )
-    .await;
+    let answer = complete_with_schema(&*llm, "f", &schema).await;
 
     assert_eq!(answer.unwrap(), r#"{"sentiment":"positive"}"#);
     let sent = fake.request(0).await;
@@ -569,13 +541,12 @@ async fn gemini_function_mode_sends_a_response_schema_gemini_accepts() {
 
 #[tokio::test]
 async fn a_429_with_retry_after_is_retried_then_succeeds() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     fake.push(
         openai::error(429, "Rate limit reached", "rate_limit_error")
             .with_header("retry-after", "0.05"),
     );
     fake.push(openai::text_stream(&["ok"], USAGE));
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
 
     let (pieces, end) = chat(&*llm, &hello(), &[]).await;
 
@@ -588,7 +559,7 @@ async fn a_429_with_retry_after_is_retried_then_succeeds() {
 
 #[tokio::test]
 async fn three_500s_give_a_typed_error_with_the_providers_message() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     for _ in 0..3 {
         fake.push(openai::error(
             500,
@@ -596,7 +567,6 @@ async fn three_500s_give_a_typed_error_with_the_providers_message() {
             "server_error",
         ));
     }
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
 
     let error = chat(&*llm, &hello(), &[]).await.1.unwrap_err();
 
@@ -611,13 +581,12 @@ async fn three_500s_give_a_typed_error_with_the_providers_message() {
 
 #[tokio::test]
 async fn a_client_error_is_not_retried_and_never_shows_the_key() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Claude, "claude-sonnet-4-5").await;
     fake.push(anthropic::error(
         401,
         "authentication_error",
         "invalid x-api-key",
     ));
-    let llm = provider(&spec(ProviderType::Claude, &fake, "claude-sonnet-4-5"));
 
     let error = chat(&*llm, &hello(), &[]).await.1.unwrap_err();
 
@@ -632,11 +601,10 @@ async fn a_client_error_is_not_retried_and_never_shows_the_key() {
 
 #[tokio::test]
 async fn a_stream_that_stalls_after_text_times_out_without_a_retry() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     let mut stalled = openai::text_stream(&["Hel", "lo"], USAGE);
     stalled.events.truncate(2);
     fake.push(stalled.stall());
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
 
     let (pieces, end) = chat(&*llm, &hello(), &[]).await;
 
@@ -650,7 +618,7 @@ async fn a_stream_that_stalls_after_text_times_out_without_a_retry() {
 
 #[tokio::test]
 async fn a_reset_before_any_text_is_retried_and_after_text_is_not() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     let mut early = openai::text_stream(&["a"], USAGE);
     early.events.truncate(1); // role chunk only: nothing for the client yet
     fake.push(early.reset());
@@ -658,7 +626,6 @@ async fn a_reset_before_any_text_is_retried_and_after_text_is_not() {
     let mut late = openai::text_stream(&["Hel", "lo"], USAGE);
     late.events.truncate(2);
     fake.push(late.reset());
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
 
     let (first, retried) = chat(&*llm, &hello(), &[]).await;
     let (second, broken) = chat(&*llm, &hello(), &[]).await;
@@ -689,9 +656,8 @@ async fn an_unreachable_provider_is_unavailable_after_its_retries() {
 
 #[tokio::test]
 async fn text_reaches_the_conversation_while_the_provider_is_still_streaming() {
-    let fake = FakeServer::start().await;
+    let (fake, llm) = fake_provider(ProviderType::Openai, "gpt-4o-mini").await;
     fake.push(openai::text_stream(&["first", "second"], USAGE).hold_after(2));
-    let llm = provider(&spec(ProviderType::Openai, &fake, "gpt-4o-mini"));
     let (deltas, mut pieces) = Deltas::channel(16);
     let history = hello();
     let (done_tx, mut done_rx) = mpsc::channel(1);

@@ -4,12 +4,14 @@
 //! runtime's process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use omnia_proto::runtime::v1::HealthRequest;
-use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
+use support::{RuntimeProcess, free_port};
 
 struct Server(Child);
 
@@ -138,28 +140,9 @@ data:
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn runtime(config: &Path, trusted: &Path, listen: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_omnia-runtime"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{listen}"),
-        ])
-        .env("SSL_CERT_FILE", trusted)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot spawn omnia-runtime")
+/// The runtime for `config`, trusting the CA in `trusted` through `SSL_CERT_FILE`.
+fn runtime(config: &Path, trusted: &Path) -> RuntimeProcess {
+    RuntimeProcess::new([config]).env("SSL_CERT_FILE", trusted)
 }
 
 #[tokio::test]
@@ -206,26 +189,15 @@ async fn rediss_serves_when_the_servers_ca_is_trusted_and_stops_start_up_when_no
     let config = manifests(dir.path(), redis_port);
 
     // A server certificate from a CA nobody trusts: start-up stops, naming the Secret.
-    let refused = runtime(&config, &dir.path().join("stranger-ca.pem"), free_port())
-        .wait_with_output()
-        .unwrap();
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("`tls-redis`"), "{stderr}");
+    let (status, output) = runtime(&config, &dir.path().join("stranger-ca.pem"))
+        .spawn()
+        .exited();
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("`tls-redis`"), "{output}");
 
     // Trusted: the runtime starts, and its store (checked by Health) answers over TLS.
-    let listen = free_port();
-    let trusted = Server(runtime(&config, &dir.path().join("server-ca.pem"), listen));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut client = loop {
-        if let Ok(client) =
-            RuntimeServiceClient::connect(format!("http://127.0.0.1:{listen}")).await
-        {
-            break client;
-        }
-        assert!(Instant::now() < deadline, "the runtime did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let trusted = runtime(&config, &dir.path().join("server-ca.pem")).start();
+    let mut client = trusted.client().await;
     let health = client.health(HealthRequest {}).await.unwrap().into_inner();
     assert!(health.healthy, "{}", health.status);
     drop(trusted);

@@ -5,24 +5,18 @@
 //! else its stream's), `chat {model}` of them with the GenAI attributes, `execute_tool {name}`
 //! of the turn; and the spans reach the collector because SIGTERM flushes them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
 use omnia_fakes::{OtlpReceiver, ReceivedSpan};
 use omnia_proto::Utf8Bytes;
-use omnia_proto::runtime::v1::runtime_service_client::RuntimeServiceClient;
 use omnia_proto::runtime::v1::server_message::Message;
 use omnia_proto::runtime::v1::{ClientMessage, InvocationRequest, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::{Request, Streaming};
 
-const BIN: &str = env!("CARGO_BIN_EXE_omnia-runtime");
-
-const PATIENCE: Duration = Duration::from_secs(10);
+use support::{LISTENING, PATIENCE, RuntimeProcess, example};
 
 /// Three callers' contexts: an Invoke, a Converse stream, and one message of that stream.
 const INVOKE_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -36,112 +30,14 @@ fn traceparent(trace: &str, parent: &str) -> String {
     format!("00-{trace}-{parent}-01")
 }
 
-/// The function and agent examples, both with mock providers (no key).
-fn examples() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    ["echo-function", "mock-agent"]
-        .iter()
-        .flat_map(|example| {
-            let dir = root.join(example);
-            ["agentruntime.yaml", "promptpack.yaml", "provider.yaml"].map(|f| dir.join(f))
-        })
-        .collect()
-}
-
-/// A runtime process whose output goes to a file; killed when dropped.
-struct Runtime {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Runtime {
-    fn spawn(env: &[(&str, &str)]) -> Runtime {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("runtime.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let child = Command::new(BIN)
-            .arg("--config")
-            .args(examples())
-            .args(["--metrics-listen", "off"])
-            .env_remove("OMNIA_RUNTIME_LISTEN")
-            .env_remove("RUST_LOG")
-            .env_remove("OMNIA_TRACING_SAMPLE_RATE")
-            .env_remove("OMNIA_TRACING_INSECURE")
-            .env("OMNIA_RUNTIME_PORT", "0")
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("cannot spawn omnia-runtime");
-        Runtime {
-            child,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The gRPC address, once the runtime says it listens.
-    fn address(&mut self) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let output = self.output();
-            if let Some(line) = output
-                .lines()
-                .find(|l| l.contains("omnia-runtime listening"))
-            {
-                let local = line
-                    .split_whitespace()
-                    .find_map(|word| word.strip_prefix("local="))
-                    .unwrap_or_else(|| panic!("no local= in {line:?}"));
-                return format!("http://{local}");
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("omnia-runtime exited ({status}):\n{output}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "omnia-runtime did not start:\n{output}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    async fn terminate(&mut self) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit {status}:\n{}", self.output());
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "omnia-runtime kept running:\n{}",
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The function and agent examples, both with mock providers (no key), with `env` on top of a
+/// clean environment for the tracing settings.
+fn process(env: &[(&str, &str)]) -> RuntimeProcess {
+    RuntimeProcess::new([example("echo-function"), example("mock-agent")].concat())
+        .args(["--metrics-listen", "off"])
+        .env_remove("OMNIA_TRACING_SAMPLE_RATE")
+        .env_remove("OMNIA_TRACING_INSECURE")
+        .envs(env)
 }
 
 /// Frames of one turn, up to its `done` (answering a client tool call on the way).
@@ -214,16 +110,12 @@ fn assert_chat(span: &ReceivedSpan, model: &str, finish: &str) {
 async fn invoke_turn_chat_and_tool_spans_join_the_callers_trace_and_flush_on_sigterm() {
     let receiver = OtlpReceiver::start().await;
     let endpoint = receiver.endpoint();
-    let mut runtime = Runtime::spawn(&[
+    let mut runtime = process(&[
         ("OMNIA_TRACING_ENABLED", "true"),
         ("OMNIA_TRACING_ENDPOINT", &endpoint),
-    ]);
-    let channel = Channel::from_shared(runtime.address())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = RuntimeServiceClient::new(channel);
+    ])
+    .start();
+    let mut client = runtime.client().await;
 
     // A function call, its context in the request metadata as the gateway sends it.
     let mut invoke = Request::new(InvocationRequest::new(
@@ -279,7 +171,8 @@ async fn invoke_turn_chat_and_tool_spans_join_the_callers_trace_and_flush_on_sig
     drop(frames);
 
     // The batch exporter would wait seconds more; SIGTERM sends what it holds.
-    runtime.terminate().await;
+    let (status, output) = runtime.terminate().await;
+    assert!(status.success(), "exit {status}:\n{output}");
     let spans = receiver
         .wait_for(PATIENCE, |spans| {
             spans.iter().any(|s| s.name == "invoke echo-function")
@@ -352,18 +245,12 @@ async fn a_bad_tracing_setting_stops_start_up_naming_the_variable() {
         ("OMNIA_TRACING_ENDPOINT", "https://collector:4317"),
         ("OMNIA_TRACING_INSECURE", "nope"),
     ] {
-        let mut runtime = Runtime::spawn(&[("OMNIA_TRACING_ENABLED", "true"), (name, value)]);
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = runtime.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "{name}={value} did not stop it");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let output = runtime.output();
+        let mut runtime = process(&[("OMNIA_TRACING_ENABLED", "true"), (name, value)]).spawn();
+
+        let (status, output) = runtime.exited();
+
         assert!(!status.success(), "{name}={value}: {output}");
         assert!(output.contains(name), "{name}={value}: {output}");
-        assert!(!output.contains("omnia-runtime listening"), "{output}");
+        assert!(!output.contains(LISTENING), "{output}");
     }
 }

@@ -98,14 +98,47 @@ impl ToolExecutor for Backend {
     }
 }
 
-async fn tool_agent() -> (RuntimeServiceClient<Channel>, Arc<Backend>, Runtime) {
-    let backend = Arc::new(Backend::default());
-    let options = RuntimeOptions {
-        tool_executor: backend.clone(),
-        ..RuntimeOptions::default()
-    };
-    let (channel, runtime) = channel_with(TOOL_MANIFESTS, options).await;
-    (RuntimeServiceClient::new(channel), backend, runtime)
+/// A conversation with the tool agent, past its hello, and what the test looks at behind it.
+struct ToolChat {
+    conversation: Conversation,
+    backend: Arc<Backend>,
+    runtime: Runtime,
+    /// The client the conversation was opened with, kept as long as it is.
+    _client: RuntimeServiceClient<Channel>,
+}
+
+impl ToolChat {
+    /// Opens session `t-{name}` on a runtime of its own serving [`TOOL_MANIFESTS`].
+    async fn open(name: &str) -> Self {
+        let backend = Arc::new(Backend::default());
+        let options = RuntimeOptions {
+            tool_executor: backend.clone(),
+            ..RuntimeOptions::default()
+        };
+        let (channel, runtime) = channel_with(TOOL_MANIFESTS, options).await;
+        let mut client = RuntimeServiceClient::new(channel);
+        let mut conversation = Conversation::open(&mut client, &format!("t-{name}")).await;
+        conversation.next().await;
+        ToolChat {
+            conversation,
+            backend,
+            runtime,
+            _client: client,
+        }
+    }
+
+    /// How many calls the backend ran.
+    fn calls(&self) -> usize {
+        self.backend.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// On a new conversation (session `t-{text}`), the frames of the turn that `text` starts.
+async fn turn_of(text: &str) -> (Vec<Message>, ToolChat) {
+    let mut chat = ToolChat::open(text).await;
+    chat.conversation.say(text).await;
+    let frames = chat.conversation.turn().await;
+    (frames, chat)
 }
 
 fn error_message(frames: &[Message]) -> &str {
@@ -117,12 +150,7 @@ fn error_message(frames: &[Message]) -> &str {
 
 #[tokio::test]
 async fn one_round_runs_a_server_tool_and_the_model_answers_with_its_result() {
-    let (mut client, backend, runtime) = tool_agent().await;
-    let mut conversation = Conversation::open(&mut client, "t-one").await;
-    conversation.next().await;
-
-    conversation.say("one").await;
-    let frames = conversation.turn().await;
+    let (frames, chat) = turn_of("one").await;
 
     let (answer, _) = done(&frames);
     assert_eq!(
@@ -131,8 +159,8 @@ async fn one_round_runs_a_server_tool_and_the_model_answers_with_its_result() {
     );
     // A server-side tool never reaches the client.
     assert!(!frames.iter().any(|f| matches!(f, Message::ToolCall(_))));
-    assert_eq!(backend.calls.load(Ordering::SeqCst), 1);
-    let metrics = runtime.metrics().encode();
+    assert_eq!(chat.calls(), 1);
+    let metrics = chat.runtime.metrics().encode();
     assert!(
         metrics.contains(
             r#"omnia_tool_calls_total{agent="chat",namespace="default",tool="get_weather",status="success"} 1"#
@@ -147,28 +175,19 @@ async fn one_round_runs_a_server_tool_and_the_model_answers_with_its_result() {
 
 #[tokio::test]
 async fn several_rounds_then_an_answer_about_each_call() {
-    let (mut client, backend, _runtime) = tool_agent().await;
-    let mut conversation = Conversation::open(&mut client, "t-two").await;
-    conversation.next().await;
-
-    conversation.say("two").await;
-    let (answer, _) = done(&conversation.turn().await);
+    let (frames, chat) = turn_of("two").await;
+    let (answer, _) = done(&frames);
 
     assert_eq!(
         answer,
         r#"The get_weather tool returned {"forecast":"sunny","args":{"city":"Oslo"}}. The get_time tool returned "12:00"."#
     );
-    assert_eq!(backend.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(chat.calls(), 2);
 }
 
 #[tokio::test]
 async fn max_rounds_ends_a_turn_that_never_stops_asking() {
-    let (mut client, backend, _runtime) = tool_agent().await;
-    let mut conversation = Conversation::open(&mut client, "t-forever").await;
-    conversation.next().await;
-
-    conversation.say("forever").await;
-    let frames = conversation.turn().await;
+    let (frames, mut chat) = turn_of("forever").await;
 
     assert!(
         error_message(&frames).contains("tool_policy.max_rounds"),
@@ -178,82 +197,67 @@ async fn max_rounds_ends_a_turn_that_never_stops_asking() {
         error_message(&frames).contains("more than 2 rounds"),
         "{frames:?}"
     );
-    assert_eq!(backend.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(chat.calls(), 2);
     // The stream goes on, and the failed turn was not kept.
-    conversation.say("one").await;
-    done(&conversation.turn().await);
+    chat.conversation.say("one").await;
+    done(&chat.conversation.turn().await);
 }
 
 #[tokio::test]
 async fn max_calls_per_turn_refuses_a_round_that_asks_for_too_many() {
-    let (mut client, backend, _runtime) = tool_agent().await;
-    let mut conversation = Conversation::open(&mut client, "t-many").await;
-    conversation.next().await;
-
-    conversation.say("many").await;
-    let frames = conversation.turn().await;
+    let (frames, chat) = turn_of("many").await;
 
     assert!(
         error_message(&frames).contains("more than 3 tool calls"),
         "{frames:?}"
     );
-    assert_eq!(backend.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(chat.calls(), 0);
 }
 
 #[tokio::test]
 async fn a_blocklisted_tool_is_not_run_and_the_model_is_told_why() {
-    let (mut client, backend, _runtime) = tool_agent().await;
-    let mut conversation = Conversation::open(&mut client, "t-blocked").await;
-    conversation.next().await;
-
-    conversation.say("blocked").await;
-    let (answer, _) = done(&conversation.turn().await);
+    let (frames, chat) = turn_of("blocked").await;
+    let (answer, _) = done(&frames);
 
     assert_eq!(
         answer,
         "The delete_all tool was not run: the tool `delete_all` is blocked by the prompt's \
          tool_policy."
     );
-    assert_eq!(backend.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(chat.calls(), 0);
 }
 
 #[tokio::test]
 async fn a_failing_tool_reaches_the_model_as_its_error() {
-    let (mut client, _backend, runtime) = tool_agent().await;
-    let mut conversation = Conversation::open(&mut client, "t-broken").await;
-    conversation.next().await;
-
-    conversation.say("broken").await;
-    let (answer, _) = done(&conversation.turn().await);
+    let (frames, chat) = turn_of("broken").await;
+    let (answer, _) = done(&frames);
 
     assert_eq!(answer, "The broken tool failed: the backend is down.");
-    assert!(runtime.metrics().encode().contains(
+    assert!(chat.runtime.metrics().encode().contains(
         r#"omnia_tool_calls_total{agent="chat",namespace="default",tool="broken",status="error"} 1"#
     ));
 }
 
 #[tokio::test]
 async fn server_and_client_tools_in_one_round() {
-    let (mut client, backend, _runtime) = tool_agent().await;
-    let mut conversation = Conversation::open(&mut client, "t-mixed").await;
-    conversation.next().await;
+    let mut chat = ToolChat::open("mixed").await;
 
-    conversation.say("mixed").await;
+    chat.conversation.say("mixed").await;
     // The server tool ran first; the client is asked for the one the executor does not run.
-    let call = match conversation.next().await {
+    let call = match chat.conversation.next().await {
         Message::ToolCall(call) => call,
         other => panic!("expected a client tool call, got {other:?}"),
     };
     assert_eq!(call.name, "get_location");
-    assert_eq!(backend.calls.load(Ordering::SeqCst), 1);
-    conversation
+    assert_eq!(chat.calls(), 1);
+    chat.conversation
         .send(ClientMessage::tool_result(
             String::new(),
             call.id.clone(),
             Utf8Bytes::from_static(r#"{"city":"Denver"}"#),
         ))
         .await;
-    let (answer, _) = done(&conversation.turn().await);
+    let (answer, _) = done(&chat.conversation.turn().await);
 
     assert_eq!(
         answer,
