@@ -51,6 +51,8 @@ spec:
             arguments: {precise: true}
             consent_message: Share your location?
             categories: [location]
+      - when: {content: "say it"}
+        output: "This answer is forbidden here."
 ---
 apiVersion: omnia.altairalabs.ai/v1alpha1
 kind: PromptPack
@@ -67,7 +69,10 @@ data:
     {"id": "chat", "name": "Chat", "version": "1.0.0",
      "template_engine": {"version": "v1", "syntax": "{{variable}}"},
      "prompts": {"default": {"id": "default", "name": "Chat", "version": "1.0.0",
-                             "system_template": "You are helpful."}}}
+                             "system_template": "You are helpful.",
+                             "validators": [{"type": "banned_words", "params": {"words": ["forbidden"]},
+                                             "fail_on_violation": true,
+                                             "message": "I cannot say that."}]}}}
 "#;
 
 async fn client() -> RuntimeServiceClient<Channel> {
@@ -429,6 +434,34 @@ async fn a_message_that_does_not_decode_gets_an_error_frame_not_a_transport_fail
     );
     assert_eq!(error_code(&messages[1]), "INVALID_MESSAGE");
     assert_eq!(messages.len(), 2, "{messages:?}");
+}
+
+#[tokio::test]
+async fn a_validator_that_refuses_the_answer_ends_the_turn_with_an_error_not_done() {
+    let mut client = client().await;
+    let mut conversation = Conversation::open(&mut client, "s-guard").await;
+    conversation.next().await;
+
+    conversation.say("say it").await;
+    let frames = conversation.turn().await;
+
+    // The pieces streamed before the whole answer could be judged; the turn ends with the
+    // validator's message instead of `done`.
+    assert_eq!(text(&frames), "This answer is forbidden here.");
+    let last = frames.last().unwrap();
+    assert_eq!(error_code(last), "INTERNAL_ERROR");
+    let Message::Error(error) = last else {
+        unreachable!()
+    };
+    assert!(
+        error.message.contains("I cannot say that."),
+        "{}",
+        error.message
+    );
+    // The refused turn was not kept: the model never heard it.
+    conversation.say("what did I say?").await;
+    let (answer, _) = done(&conversation.turn().await);
+    assert_eq!(answer, "You have not said anything before.");
 }
 
 // ---- The tool loop -----------------------------------------------------------------------------
