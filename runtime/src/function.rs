@@ -15,7 +15,7 @@ use crate::provider::{
     StandIn, ToolOutcome, Usage,
 };
 use crate::template::{PromptTemplates, TemplateError};
-use crate::tools::{Limit, Toolbox};
+use crate::tools::{Limit, ToolContext, Toolbox};
 
 /// What `omnia-runtime` serves for one agent, for logs and for callers that list them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +144,16 @@ impl Function {
     /// Renders the prompt for `input` and asks the provider; when the model asks for tools,
     /// runs them (server-side only: a function has no client) and asks again, within the
     /// prompt's tool policy.
-    pub(crate) async fn invoke(&self, input: &Utf8Bytes) -> Result<Completion, InvokeError> {
+    pub(crate) async fn invoke(
+        &self,
+        input: &Utf8Bytes,
+        invocation_id: &str,
+    ) -> Result<Completion, InvokeError> {
+        let context = ToolContext {
+            agent: &self.info.name,
+            namespace: &self.info.namespace,
+            session: invocation_id,
+        };
         let rendered = self.templates.render(input.as_bytes())?;
         let mut rounds = Vec::new();
         let mut usage = Usage::default();
@@ -199,7 +208,7 @@ impl Function {
                 );
                 let outcome = self
                     .tools
-                    .run(&call, &self.meter, |_span| async move {
+                    .run(&call, context, &self.meter, |_span| async move {
                         Ok::<_, InvokeError>(ToolOutcome::Rejected(no_client))
                     })
                     .await?;

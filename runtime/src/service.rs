@@ -79,7 +79,10 @@ impl RuntimeService for Runtime {
             invocation_id
         };
         let span = telemetry::invoke_span(&function.info.name, &invocation_id, trace.as_ref());
-        let invoked = function.invoke(&input_json).instrument(span.clone()).await;
+        let invoked = function
+            .invoke(&input_json, &invocation_id)
+            .instrument(span.clone())
+            .await;
         let completion = invoked.map_err(|e| {
             telemetry::record_error(&span, "invoke", &e);
             // The invocation id joins this line to the gateway's, which logs the same id and

@@ -14,14 +14,48 @@ use crate::pack::ToolPolicy;
 use crate::provider::{ToolCallRequest, ToolChoice, ToolOutcome, ToolSpec};
 use crate::telemetry;
 
+/// Who a tool call is made for: what adapters send along as identity metadata
+/// (`x-omnia-agent-name`, `x-omnia-session-id`, ...). Never the end user's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolContext<'a> {
+    /// The AgentRuntime.
+    pub agent: &'a str,
+    pub namespace: &'a str,
+    /// The conversation's session id; in function mode the invocation id.
+    pub session: &'a str,
+}
+
+/// How the client is asked to run a client-side tool.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTool {
+    /// Shown to the user before the call runs; empty for no consent prompt.
+    pub consent_message: String,
+    /// What the call touches (`location`, `camera`, ...), for remembered consent.
+    pub categories: Vec<String>,
+}
+
 /// Runs the tools that live beside the runtime (HTTP, gRPC, MCP, ... from a ToolRegistry).
 pub trait ToolExecutor: std::fmt::Debug + Send + Sync + 'static {
+    /// Tools this executor offers the model besides the pack's own.
+    fn tools(&self) -> Vec<ToolSpec> {
+        Vec::new()
+    }
+
     /// Whether this executor runs the tool `name`. Calls to tools it does not run go to the
     /// client in agent mode.
     fn runs(&self, name: &str) -> bool;
 
+    /// How to ask the client for `name`, when it is a client-side tool this executor knows.
+    fn client_tool(&self, _name: &str) -> Option<ClientTool> {
+        None
+    }
+
     /// Runs one call: its result as JSON text, or the error to tell the model.
-    fn execute<'a>(&'a self, call: &'a ToolCallRequest) -> BoxFuture<'a, Result<String, String>>;
+    fn execute<'a>(
+        &'a self,
+        call: &'a ToolCallRequest,
+        context: ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, String>>;
 }
 
 /// The executor of an agent with no server-side tools.
@@ -33,7 +67,11 @@ impl ToolExecutor for NoTools {
         false
     }
 
-    fn execute<'a>(&'a self, call: &'a ToolCallRequest) -> BoxFuture<'a, Result<String, String>> {
+    fn execute<'a>(
+        &'a self,
+        call: &'a ToolCallRequest,
+        _context: ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, String>> {
         let error = format!("no server-side tool `{}` is configured", call.name);
         Box::pin(async move { Err(error) })
     }
@@ -74,11 +112,18 @@ pub(crate) struct Toolbox {
 }
 
 impl Toolbox {
+    /// The pack's tools and the executor's; a name both offer is the pack's definition.
     pub(crate) fn new(
-        specs: Vec<ToolSpec>,
+        mut specs: Vec<ToolSpec>,
         policy: ToolPolicy,
         executor: Arc<dyn ToolExecutor>,
     ) -> Self {
+        for tool in executor.tools() {
+            let blocked = policy.blocklist.contains(&tool.name);
+            if !blocked && !specs.iter().any(|s| s.name == tool.name) {
+                specs.push(tool);
+            }
+        }
         Toolbox {
             specs,
             policy,
@@ -112,6 +157,11 @@ impl Toolbox {
         Ok(())
     }
 
+    /// How the client is asked to run `name`, when the executor describes it.
+    pub(crate) fn client_tool(&self, name: &str) -> Option<ClientTool> {
+        self.executor.client_tool(name)
+    }
+
     fn route(&self, name: &str) -> Route {
         if self.policy.blocklist.iter().any(|b| b == name) {
             return Route::Blocked(format!(
@@ -131,6 +181,7 @@ impl Toolbox {
     pub(crate) async fn run<F, E>(
         &self,
         call: &ToolCallRequest,
+        context: ToolContext<'_>,
         meter: &Meter,
         client: impl FnOnce(Span) -> F,
     ) -> Result<ToolOutcome, E>
@@ -147,7 +198,12 @@ impl Toolbox {
         let span = telemetry::tool_span(&call.name, &call.id, side);
         let outcome = match route {
             Route::Blocked(reason) => ToolOutcome::Rejected(reason),
-            Route::Server => match self.executor.execute(call).instrument(span.clone()).await {
+            Route::Server => match self
+                .executor
+                .execute(call, context)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(result) => ToolOutcome::Result(result),
                 Err(error) => ToolOutcome::Failed(error),
             },

@@ -824,6 +824,7 @@ impl omnia_runtime::ToolExecutor for Lookup {
     fn execute<'a>(
         &'a self,
         call: &'a omnia_runtime::provider::ToolCallRequest,
+        _context: omnia_runtime::ToolContext<'a>,
     ) -> futures_util::future::BoxFuture<'a, Result<String, String>> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let result = format!(r#"{{"found":{}}}"#, call.arguments_json);

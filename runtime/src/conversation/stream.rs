@@ -19,7 +19,7 @@ use crate::provider::{
     ChatMessage, ChatRequest, Deltas, Output, ProviderError, ToolCallRequest, ToolOutcome, Usage,
 };
 use crate::telemetry;
-use crate::tools::Limit;
+use crate::tools::{Limit, ToolContext};
 use tracing::Instrument as _;
 
 /// The runtime gives up on a client tool call after this long without its result. The gateway
@@ -190,18 +190,18 @@ impl Session {
         };
         let before = history.len();
         history.push(ChatMessage::User { content: text });
-        let ended =
-            self.answer(&system, &mut history, inbound)
-                .await
-                .and_then(|(answer, usage)| {
-                    // The pieces already went out; a refused answer ends the turn with an error
-                    // instead of `done`, and is not kept.
-                    self.agent
-                        .validators
-                        .check(&self.agent.info.name, &answer)
-                        .map_err(TurnError::Blocked)?;
-                    Ok((answer, usage))
-                });
+        let ended = self
+            .answer(session, &system, &mut history, inbound)
+            .await
+            .and_then(|(answer, usage)| {
+                // The pieces already went out; a refused answer ends the turn with an error
+                // instead of `done`, and is not kept.
+                self.agent
+                    .validators
+                    .check(&self.agent.info.name, &answer)
+                    .map_err(TurnError::Blocked)?;
+                Ok((answer, usage))
+            });
         let outcome = match ended {
             Ok((answer, usage)) => match self.agent.store.append(session, &history[before..]).await
             {
@@ -252,6 +252,7 @@ impl Session {
     /// client, or not at all (blocked), within the prompt's tool policy.
     async fn answer<S>(
         &self,
+        session: &str,
         system: &str,
         history: &mut Vec<ChatMessage>,
         inbound: &mut S,
@@ -260,6 +261,11 @@ impl Session {
         S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
     {
         let agent = &*self.agent;
+        let context = ToolContext {
+            agent: &agent.info.name,
+            namespace: &agent.info.namespace,
+            session,
+        };
         let mut answer = String::new();
         let mut usage = Usage::default();
         let mut calls = 0;
@@ -308,7 +314,7 @@ impl Session {
             for call in end.tool_calls {
                 let outcome = agent
                     .tools
-                    .run(&call, &agent.meter, |span| {
+                    .run(&call, context, &agent.meter, |span| {
                         self.client_tool(&call, inbound).instrument(span)
                     })
                     .await?;
@@ -331,12 +337,25 @@ impl Session {
     where
         S: Stream<Item = Result<ClientMessage, Status>> + Unpin + Send,
     {
+        // A ToolRegistry's client tool says how to ask for consent; a call that carries its own
+        // (the mock's) keeps it.
+        let hints = self.agent.tools.client_tool(&call.name).unwrap_or_default();
+        let consent = if call.consent_message.is_empty() {
+            hints.consent_message
+        } else {
+            call.consent_message.clone()
+        };
+        let categories = if call.categories.is_empty() {
+            hints.categories
+        } else {
+            call.categories.clone()
+        };
         self.send(ServerMessage::client_tool_call(
             call.id.clone(),
             call.name.clone(),
             Utf8Bytes::from(call.arguments_json.clone()),
-            call.consent_message.clone(),
-            call.categories.clone(),
+            consent,
+            categories,
         ))
         .await
         .map_err(|Closed| TurnError::Closed)?;

@@ -82,7 +82,11 @@ impl ToolExecutor for Backend {
         matches!(name, "get_weather" | "get_time" | "broken" | "delete_all")
     }
 
-    fn execute<'a>(&'a self, call: &'a ToolCallRequest) -> BoxFuture<'a, Result<String, String>> {
+    fn execute<'a>(
+        &'a self,
+        call: &'a ToolCallRequest,
+        _context: omnia_runtime::ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, String>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {
             match call.name.as_str() {
