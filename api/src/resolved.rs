@@ -1,9 +1,9 @@
 //! The resolved configuration: what the gateway and the runtime actually run.
 //!
 //! Loading (see [`crate::load`]) parses the manifests, checks every reference between them
-//! (AgentRuntime -> PromptPack -> ConfigMap, AgentRuntime -> Provider -> Secret, client-key
-//! Secrets -> AgentRuntime) and produces these plain values, so no consumer ever walks the raw
-//! manifests.
+//! (AgentRuntime -> PromptPack -> ConfigMap, AgentRuntime -> Provider -> Secret, AgentRuntime ->
+//! ToolRegistry -> Secret, client-key Secrets -> AgentRuntime) and produces these plain values,
+//! so no consumer ever walks the raw manifests.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,8 +12,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod credential;
+mod tools;
 
 pub use credential::{ApiKey, CredentialProblem, CredentialSource};
+pub use tools::{
+    ClientToolConfig, GrpcRetryPolicy, GrpcTool, HandlerKind, HttpRetryPolicy, HttpTool,
+    McpRetryPolicy, McpTool, McpTransport, OpenApiTool, ToolAuth, ToolDefinition, ToolHandler,
+    ToolRegistry,
+};
 
 /// Everything loaded from one or more manifest files.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +129,8 @@ pub struct Agent {
     pub session: Session,
     /// `spec.replicas` or `spec.runtime.replicas`, default 1.
     pub replicas: u32,
+    /// The ToolRegistry `spec.toolRegistryRef` names (namespace defaults to the agent's).
+    pub tools: Option<ToolRegistry>,
 }
 
 /// One facade: `spec.facade` or a `spec.facades[]` entry.

@@ -121,6 +121,7 @@ fn agent(
             store_url: None,
         },
         replicas: 1,
+        tools: None,
     }
 }
 

@@ -140,8 +140,5 @@ impl ConfigMap {
     }
 }
 
-/// `ToolRegistry.spec` is kept whole until the tool manager types it.
-pub type ToolRegistrySpec = serde_json::Value;
-
 /// Kept for exported objects that carry a `status`; never read.
 pub(crate) type Status = Option<IgnoredAny>;

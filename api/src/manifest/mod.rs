@@ -10,6 +10,7 @@ pub mod common;
 pub mod core;
 pub mod prompt_pack;
 pub mod provider;
+pub mod tool_registry;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -17,9 +18,10 @@ use serde_json::Value;
 
 pub use self::agent_runtime::AgentRuntimeSpec;
 pub use self::common::{Metadata, MetadataExt};
-pub use self::core::{ConfigMap, Secret, ToolRegistrySpec};
+pub use self::core::{ConfigMap, Secret};
 pub use self::prompt_pack::PromptPackSpec;
 pub use self::provider::ProviderSpec;
+pub use self::tool_registry::ToolRegistrySpec;
 
 /// The API group/version of Omnia's custom resources.
 pub const OMNIA_API_VERSION: &str = "omnia.altairalabs.ai/v1alpha1";
@@ -37,13 +39,20 @@ pub struct Resource<S> {
     _status: self::core::Status,
 }
 
+impl<S> Resource<S> {
+    /// Whether the document carries a `status` (exported from a cluster); it is never read.
+    pub fn has_status(&self) -> bool {
+        self._status.is_some()
+    }
+}
+
 /// An `AgentRuntime`.
 pub type AgentRuntime = Resource<AgentRuntimeSpec>;
 /// A `PromptPack`.
 pub type PromptPack = Resource<PromptPackSpec>;
 /// A `Provider`.
 pub type Provider = Resource<ProviderSpec>;
-/// A `ToolRegistry` (spec not yet typed).
+/// A `ToolRegistry`.
 pub type ToolRegistry = Resource<ToolRegistrySpec>;
 
 /// One manifest document of a kind the loader understands.

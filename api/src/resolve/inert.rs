@@ -1,10 +1,12 @@
 //! Fields that load (they are real Omnia or seed fields) but that nothing here acts on yet: each
 //! document that sets any gets one start-up line naming them, so nobody believes a setting is in
 //! force when it is not. The list shrinks as features land; the operator will read the rest.
+//! Each kind's list is one function here (`tool_registry` for ToolRegistry).
 
 use crate::index::Origin;
 use crate::manifest::agent_runtime::FacadeSpec;
-use crate::manifest::{AgentRuntimeSpec, PromptPackSpec, ProviderSpec};
+use crate::manifest::tool_registry::HandlerTypeName;
+use crate::manifest::{AgentRuntimeSpec, PromptPackSpec, ProviderSpec, ToolRegistry};
 use crate::resolved::Notice;
 
 /// The notice for one document, when it sets any inert field.
@@ -30,7 +32,6 @@ pub(super) fn agent_runtime(spec: &AgentRuntimeSpec) -> Vec<String> {
     note(spec.replicas.is_some(), "spec.replicas");
     note(spec.runtime.is_some(), "spec.runtime");
     note(spec.framework.is_some(), "spec.framework");
-    note(spec.tool_registry_ref.is_some(), "spec.toolRegistryRef");
     note(spec.session.is_some(), "spec.session");
     note(spec.context.is_some(), "spec.context");
     note(spec.output_format.is_some(), "spec.outputFormat");
@@ -128,4 +129,39 @@ pub(super) fn prompt_pack(spec: &PromptPackSpec) -> Vec<String> {
     .filter(|(set, _)| *set)
     .map(|(_, field)| (*field).to_owned())
     .collect()
+}
+
+/// Handler types the runtime does not run yet: each such handler is listed whole.
+const INERT_HANDLER_TYPES: &[HandlerTypeName] = &[HandlerTypeName::Mcp, HandlerTypeName::Openapi];
+
+/// The ToolRegistry fields set but not acted on: `status` (never read), every handler's
+/// `selector`, the http handlers' `bodyMapping` and `responseMapping`, and whole handlers of the
+/// [`INERT_HANDLER_TYPES`]. Shrink this as the runtime's tool executors land.
+pub(super) fn tool_registry(registry: &ToolRegistry) -> Vec<String> {
+    let mut fields = Vec::new();
+    if registry.has_status() {
+        fields.push("status".to_owned());
+    }
+    for (i, handler) in registry.spec.handlers.iter().enumerate() {
+        let at = format!("spec.handlers[{i}]");
+        if INERT_HANDLER_TYPES.contains(&handler.kind) {
+            fields.push(format!("{at} (type {})", handler.kind.as_str()));
+            continue;
+        }
+        if handler.selector.is_some() {
+            fields.push(format!("{at}.selector"));
+        }
+        if let Some(http) = &handler.http_config {
+            let set = [
+                (http.body_mapping.is_some(), "bodyMapping"),
+                (http.response_mapping.is_some(), "responseMapping"),
+            ];
+            fields.extend(
+                set.iter()
+                    .filter(|(is_set, _)| *is_set)
+                    .map(|(_, name)| format!("{at}.httpConfig.{name}")),
+            );
+        }
+    }
+    fields
 }

@@ -6,17 +6,21 @@ mod facade;
 mod inert;
 mod pack;
 mod provider;
+mod tools;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::duration::parse_duration;
 use crate::error::ConfigError;
-use crate::index::{Entry, Index, Origin};
+use crate::index::{Entry, Index, Key, Origin};
 use crate::manifest::agent_runtime::{ModeName, OutputFormatName, SessionSpec, SessionStoreName};
 use crate::manifest::{AgentRuntime, MetadataExt as _};
-use crate::resolved::{Agent, Mode, Notice, OutputFormat, ResolvedConfig, Session, SessionStore};
+use crate::resolved::{
+    Agent, Mode, Notice, OutputFormat, ResolvedConfig, Session, SessionStore, ToolRegistry,
+};
 
 /// The seed documents' default for `spec.session.ttl`.
 const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(60 * 60);
@@ -28,9 +32,10 @@ const DEFAULT_STORE_KEY: &str = "url";
 /// Resolves every AgentRuntime of `index`, in file order.
 pub(crate) fn resolve(index: &Index) -> Result<ResolvedConfig, ConfigError> {
     let mut notices = index.notices.clone();
+    let registries = tools::resolve_all(index)?;
     let mut agents = Vec::with_capacity(index.agents.len());
     for entry in &index.agents {
-        agents.push(resolve_agent(entry, index, &mut notices)?);
+        agents.push(resolve_agent(entry, index, &registries, &mut notices)?);
         notices.extend(inert::notice(
             &entry.origin,
             &inert::agent_runtime(&entry.obj.spec),
@@ -48,12 +53,19 @@ pub(crate) fn resolve(index: &Index) -> Result<ResolvedConfig, ConfigError> {
             &inert::prompt_pack(&entry.obj.spec),
         ));
     }
+    for entry in index.tool_registries.values() {
+        notices.extend(inert::notice(
+            &entry.origin,
+            &inert::tool_registry(&entry.obj),
+        ));
+    }
     Ok(ResolvedConfig { agents, notices })
 }
 
 fn resolve_agent(
     entry: &Entry<AgentRuntime>,
     index: &Index,
+    registries: &BTreeMap<Key, ToolRegistry>,
     notices: &mut Vec<Notice>,
 ) -> Result<Agent, ConfigError> {
     let origin = &entry.origin;
@@ -70,21 +82,11 @@ fn resolve_agent(
     let output_format = resolve_output_format(origin, agent, mode)?;
     let pack = pack::resolve(origin, namespace, &spec.prompt_pack_ref, index)?;
     let providers = provider::resolve(entry, mode, facade.handler, index)?;
-    if let Some(tools) = &spec.tool_registry_ref {
-        let ns = tools.namespace.as_deref().unwrap_or(namespace);
-        if !index
-            .tool_registries
-            .contains_key(&(ns.to_owned(), tools.name.clone()))
-        {
-            return Err(origin.error(
-                "spec.toolRegistryRef.name",
-                format!(
-                    "ToolRegistry `{}` not found in namespace `{ns}`",
-                    tools.name
-                ),
-            ));
-        }
-    }
+    let tools = spec
+        .tool_registry_ref
+        .as_ref()
+        .map(|r| tools::by_reference(origin, namespace, r, registries))
+        .transpose()?;
     let auth = auth::resolve(entry, index, notices)?;
     let session = resolve_session(origin, namespace, agent, index)?;
     let replicas = resolve_replicas(origin, agent)?;
@@ -104,6 +106,7 @@ fn resolve_agent(
         auth,
         session,
         replicas,
+        tools,
     })
 }
 

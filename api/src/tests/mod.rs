@@ -9,6 +9,7 @@ mod parsing;
 mod providers;
 mod references;
 mod rules;
+mod tool_registry;
 
 use std::path::PathBuf;
 

@@ -169,10 +169,13 @@ fn explicit_namespace_on_a_reference_wins() {
 #[test]
 fn tool_registry_in_the_files_resolves() {
     let tools = "---\napiVersion: omnia.altairalabs.ai/v1alpha1\nkind: ToolRegistry\n\
-                 metadata: {name: tools}\nspec: {handlers: []}\n";
+                 metadata: {name: tools}\nspec: {handlers: [{name: ask, type: client}]}\n";
     let agent = agent_ok(
         &format!("{FUNCTION}  toolRegistryRef: {{name: tools}}\n"),
         tools,
     );
     assert_eq!(agent.name, "a");
+    let tools = agent.tools.expect("the referenced ToolRegistry");
+    assert_eq!(tools.name, "tools");
+    assert_eq!(tools.handlers[0].name, "ask");
 }
