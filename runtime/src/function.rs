@@ -15,7 +15,7 @@ use crate::provider::{
     StandIn, ToolOutcome, Usage,
 };
 use crate::template::{PromptTemplates, TemplateError};
-use crate::tools::{Limit, ToolContext, Toolbox};
+use crate::tools::{self, Limit, ToolBuildError, ToolContext, Toolbox, TurnBudget};
 
 /// What `omnia-runtime` serves for one agent, for logs and for callers that list them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +66,9 @@ pub enum CompileError {
     /// The context store (`spec.session` / `spec.context`) cannot be built.
     #[error("context store: {0}")]
     Store(String),
+    /// The agent's ToolRegistry has a handler that cannot work.
+    #[error(transparent)]
+    Tools(#[from] ToolBuildError),
 }
 
 /// Why one invocation failed.
@@ -123,7 +126,7 @@ impl Function {
             tools: Toolbox::new(
                 pack.prompt.tools.clone(),
                 pack.prompt.tool_policy.clone(),
-                options.tool_executor.clone(),
+                tools::executor_for(agent, &options.tool_executor)?,
             ),
         })
     }
@@ -153,7 +156,9 @@ impl Function {
             agent: &self.info.name,
             namespace: &self.info.namespace,
             session: invocation_id,
+            deadline: None,
         };
+        let mut budget = TurnBudget::new();
         let rendered = self.templates.render(input.as_bytes())?;
         let mut rounds = Vec::new();
         let mut usage = Usage::default();
@@ -206,12 +211,18 @@ impl Function {
                      run it",
                     call.name
                 );
-                let outcome = self
-                    .tools
-                    .run(&call, context, &self.meter, |_span| async move {
-                        Ok::<_, InvokeError>(ToolOutcome::Rejected(no_client))
-                    })
-                    .await?;
+                let outcome =
+                    self.tools
+                        .run(
+                            &call,
+                            context,
+                            &mut budget,
+                            &self.meter,
+                            |_span| async move {
+                                Ok::<_, InvokeError>(ToolOutcome::Rejected(no_client))
+                            },
+                        )
+                        .await?;
                 rounds.push(ChatMessage::ToolResult {
                     call_id: call.id,
                     name: call.name,

@@ -49,7 +49,7 @@ use function::Function;
 pub use function::{CompileError, FunctionInfo};
 pub use health::MULTI_TURN_STREAM;
 pub use metrics::{CallLabels, CallUsage, Metrics, serve_metrics};
-pub use tools::{ClientTool, NoTools, ToolContext, ToolExecutor};
+pub use tools::{ClientTool, NoTools, ToolBuildError, ToolContext, ToolExecutor, ToolManager};
 
 /// Largest gRPC message either side accepts: inputs and outputs are bounded by the gateway's
 /// body limit, not by the transport.

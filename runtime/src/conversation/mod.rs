@@ -18,7 +18,7 @@ use crate::metrics::Meter;
 use crate::pack::{self, Validators};
 use crate::provider::{self, Parameters, Provider};
 use crate::template::PromptTemplates;
-use crate::tools::Toolbox;
+use crate::tools::{self, Toolbox};
 
 pub(crate) use stream::run;
 
@@ -97,7 +97,7 @@ impl Conversation {
         let tools = Toolbox::new(
             pack.prompt.tools.clone(),
             pack.prompt.tool_policy.clone(),
-            options.tool_executor.clone(),
+            tools::executor_for(agent, &options.tool_executor)?,
         );
         Ok(Self {
             info: ConversationInfo {

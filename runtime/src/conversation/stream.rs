@@ -19,7 +19,7 @@ use crate::provider::{
     ChatMessage, ChatRequest, Deltas, Output, ProviderError, ToolCallRequest, ToolOutcome, Usage,
 };
 use crate::telemetry;
-use crate::tools::{Limit, ToolContext};
+use crate::tools::{Limit, ToolContext, TurnBudget};
 use tracing::Instrument as _;
 
 /// The runtime gives up on a client tool call after this long without its result. The gateway
@@ -265,7 +265,9 @@ impl Session {
             agent: &agent.info.name,
             namespace: &agent.info.namespace,
             session,
+            deadline: None,
         };
+        let mut budget = TurnBudget::new();
         let mut answer = String::new();
         let mut usage = Usage::default();
         let mut calls = 0;
@@ -314,7 +316,7 @@ impl Session {
             for call in end.tool_calls {
                 let outcome = agent
                     .tools
-                    .run(&call, context, &agent.meter, |span| {
+                    .run(&call, context, &mut budget, &agent.meter, |span| {
                         self.client_tool(&call, inbound).instrument(span)
                     })
                     .await?;

@@ -1,9 +1,14 @@
 //! Tools in the runtime: the [`ToolExecutor`] that runs server-side tools, and the [`Toolbox`]
 //! that decides, for each call a model asks for, whether it runs here, on the client, or not at
-//! all, within the prompt's `tool_policy`.
+//! all, within the prompt's `tool_policy` and the turn's tool time budget. The [`ToolManager`]
+//! is the executor built from an agent's ToolRegistry.
+
+mod grpc;
+mod http;
+mod manager;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 
@@ -14,6 +19,14 @@ use crate::pack::ToolPolicy;
 use crate::provider::{ToolCallRequest, ToolChoice, ToolOutcome, ToolSpec};
 use crate::telemetry;
 
+pub(crate) use manager::{Adapter, ToolError, ToolInvocation};
+pub use manager::{ToolBuildError, ToolManager};
+
+/// Total time the server-side tools of one turn may take (issue 15: "a per-turn budget (120 s)"),
+/// so a model calling slow tools round after round cannot hold a turn for ever. Client-side
+/// calls do not count: they wait on a person.
+pub(crate) const TURN_TOOL_BUDGET: Duration = Duration::from_secs(120);
+
 /// Who a tool call is made for: what adapters send along as identity metadata
 /// (`x-omnia-agent-name`, `x-omnia-session-id`, ...). Never the end user's credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +36,9 @@ pub struct ToolContext<'a> {
     pub namespace: &'a str,
     /// The conversation's session id; in function mode the invocation id.
     pub session: &'a str,
+    /// The latest this call may end: what is left of the turn's tool budget. `None` outside a
+    /// turn (the caller sets no budget); executors stop the call by then.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// How the client is asked to run a client-side tool.
@@ -103,6 +119,35 @@ pub(crate) enum Limit {
     Calls(u32),
 }
 
+/// The executor of `agent`: a [`ToolManager`] of its resolved ToolRegistry when it has one,
+/// else `fallback` (the runtime's `options.tool_executor`).
+pub(crate) fn executor_for(
+    agent: &omnia_api::Agent,
+    fallback: &Arc<dyn ToolExecutor>,
+) -> Result<Arc<dyn ToolExecutor>, ToolBuildError> {
+    match &agent.tools {
+        Some(registry) => Ok(Arc::new(ToolManager::new(registry)?)),
+        None => Ok(fallback.clone()),
+    }
+}
+
+/// What is left of one turn's tool time budget; each turn starts a new one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TurnBudget {
+    left: Duration,
+}
+
+impl TurnBudget {
+    /// A whole [`TURN_TOOL_BUDGET`].
+    pub(crate) fn new() -> Self {
+        Self::of(TURN_TOOL_BUDGET)
+    }
+
+    pub(crate) fn of(left: Duration) -> Self {
+        Self { left }
+    }
+}
+
 /// One agent's tools: what the model is offered, the policy, and the executor.
 #[derive(Clone)]
 pub(crate) struct Toolbox {
@@ -178,10 +223,12 @@ impl Toolbox {
     /// Where `call` goes and what became of it: run here, or refused by the policy. A call
     /// for the client is handed to `client`, which asks it and waits. Each call has its
     /// `execute_tool` span; calls that ran (here or on the client) are counted in `meter`.
+    /// A call run here spends the turn's `budget`, and once it is spent is refused.
     pub(crate) async fn run<F, E>(
         &self,
         call: &ToolCallRequest,
         context: ToolContext<'_>,
+        budget: &mut TurnBudget,
         meter: &Meter,
         client: impl FnOnce(Span) -> F,
     ) -> Result<ToolOutcome, E>
@@ -198,15 +245,28 @@ impl Toolbox {
         let span = telemetry::tool_span(&call.name, &call.id, side);
         let outcome = match route {
             Route::Blocked(reason) => ToolOutcome::Rejected(reason),
-            Route::Server => match self
-                .executor
-                .execute(call, context)
-                .instrument(span.clone())
-                .await
-            {
-                Ok(result) => ToolOutcome::Result(result),
-                Err(error) => ToolOutcome::Failed(error),
-            },
+            Route::Server if budget.left.is_zero() => ToolOutcome::Failed(format!(
+                "the turn's tool time budget of {} s is spent: no more server-side tool calls \
+                 this turn",
+                TURN_TOOL_BUDGET.as_secs()
+            )),
+            Route::Server => {
+                let context = ToolContext {
+                    deadline: Some(tokio::time::Instant::now() + budget.left),
+                    ..context
+                };
+                let outcome = match self
+                    .executor
+                    .execute(call, context)
+                    .instrument(span.clone())
+                    .await
+                {
+                    Ok(result) => ToolOutcome::Result(result),
+                    Err(error) => ToolOutcome::Failed(error),
+                };
+                budget.left = budget.left.saturating_sub(started.elapsed());
+                outcome
+            }
             Route::Client => client(span.clone()).await?,
         };
         if side != "blocked" {

@@ -1,0 +1,700 @@
+//! The `http` adapter: a ToolRegistry handler's `httpConfig` turned into one request per call
+//! (and retries, per its `retryPolicy`), with one pooled client per handler.
+//!
+//! Where the model's arguments go: those the `urlTemplate` names are percent-encoded into the
+//! path, those `queryParams` names go to the query string, those the `headerParams` templates
+//! name go to headers; each is then left out of the rest. What remains is the JSON (or form)
+//! body, merged with `staticBody`, or for GET, HEAD and DELETE the query string.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use omnia_api::{HttpTool, ToolAuth};
+use reqwest::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
+use reqwest::{Method, Request, Response, StatusCode, Url};
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use super::manager::{Adapter, ToolError, ToolInvocation};
+
+/// Connecting (TCP + TLS) to a tool's service takes at most this long; the call's own deadline
+/// may cut it shorter.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read (issue 15: "bounded response size (10 MiB default)"): a tool's
+/// result goes into the model's context, and more than this is a mistake, not a result.
+pub(crate) const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
+/// The most of an error body read to quote it.
+const ERROR_BODY_BYTES: usize = 16 * 1024;
+/// The longest excerpt of an error body the model is shown.
+const EXCERPT_CHARS: usize = 300;
+/// What a redacted field shows in logs.
+const REDACTED: &str = "[REDACTED]";
+
+/// The identity headers on every request: who the call is for, never the end user's
+/// credentials.
+const AGENT_HEADER: &str = "x-omnia-agent-name";
+const NAMESPACE_HEADER: &str = "x-omnia-namespace";
+const SESSION_HEADER: &str = "x-omnia-session-id";
+const TOOL_HEADER: &str = "x-omnia-tool-name";
+const CALL_HEADER: &str = "x-omnia-tool-call-id";
+
+/// How the handler authenticates, ready to send.
+#[derive(Clone)]
+enum Auth {
+    /// A whole header (`Authorization: Bearer ...`, `X-API-Key: ...`), marked sensitive.
+    Header(HeaderName, HeaderValue),
+    /// HTTP basic; reqwest encodes it.
+    Basic {
+        user: String,
+        password: omnia_api::ApiKey,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: the values are secrets.
+        match self {
+            Auth::Header(name, _) => write!(f, "Header({name}: ***)"),
+            Auth::Basic { user, .. } => write!(f, "Basic({user}:***)"),
+        }
+    }
+}
+
+/// `retryPolicy`, or one attempt.
+#[derive(Debug, Clone)]
+struct Retry {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    multiplier: f64,
+    max_backoff: Duration,
+    retry_on: Vec<u16>,
+    on_network_error: bool,
+    respect_retry_after: bool,
+}
+
+impl Retry {
+    /// The wait before attempt `attempt + 1`: `initial * multiplier^(attempt-1)`, at most
+    /// `max_backoff`. No jitter: the handler's policy is honoured as written.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
+        let secs = self.initial_backoff.as_secs_f64() * self.multiplier.max(1.0).powi(exponent);
+        let max = self.max_backoff.as_secs_f64();
+        Duration::try_from_secs_f64(secs.min(max)).unwrap_or(self.max_backoff)
+    }
+}
+
+/// One `http` handler.
+#[derive(Debug)]
+pub(crate) struct HttpAdapter {
+    client: reqwest::Client,
+    endpoint: String,
+    method: Method,
+    /// `headers` and `Content-Type`.
+    headers: HeaderMap,
+    /// The body is `application/x-www-form-urlencoded` rather than JSON.
+    form: bool,
+    query_params: Vec<String>,
+    header_params: Vec<(HeaderName, String)>,
+    static_query: Vec<(String, String)>,
+    static_body: Map<String, Value>,
+    url_template: Option<String>,
+    redact: Vec<String>,
+    auth: Option<Auth>,
+    retry: Retry,
+    max_response_bytes: usize,
+}
+
+/// How one attempt failed, for the retry loop.
+struct Failure {
+    error: ToolError,
+    retryable: bool,
+    /// The service's `Retry-After`, when it is to be honoured.
+    after: Option<Duration>,
+}
+
+impl HttpAdapter {
+    /// The adapter of handler `handler`; a field that cannot work is `(field, why)`.
+    pub(crate) fn new(handler: &str, config: &HttpTool) -> Result<Self, (&'static str, String)> {
+        let endpoint = Url::parse(&config.endpoint).map_err(|e| {
+            (
+                "httpConfig.endpoint",
+                format!("`{}` is not a URL: {e}", config.endpoint),
+            )
+        })?;
+        if !matches!(endpoint.scheme(), "http" | "https") {
+            return Err((
+                "httpConfig.endpoint",
+                format!("`{endpoint}` is not an http(s) URL"),
+            ));
+        }
+        let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes())
+            .map_err(|e| ("httpConfig.method", format!("`{}`: {e}", config.method)))?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let (name, value) = header(name, value).map_err(|m| ("httpConfig.headers", m))?;
+            headers.insert(name, value);
+        }
+        let content_type = HeaderValue::try_from(config.content_type.as_str()).map_err(|e| {
+            (
+                "httpConfig.contentType",
+                format!("`{}`: {e}", config.content_type),
+            )
+        })?;
+        headers.insert(CONTENT_TYPE, content_type);
+        let header_params = config
+            .header_params
+            .iter()
+            .map(|(name, template)| {
+                HeaderName::try_from(name.as_str())
+                    .map(|n| (n, template.clone()))
+                    .map_err(|e| {
+                        (
+                            "httpConfig.headerParams",
+                            format!("`{name}` is not a header name: {e}"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let static_body = match &config.static_body {
+            None => Map::new(),
+            Some(Value::Object(body)) => body.clone(),
+            Some(_) => {
+                return Err(("httpConfig.staticBody", "must be a JSON object".to_owned()));
+            }
+        };
+        let auth = config
+            .auth
+            .as_ref()
+            .map(auth)
+            .transpose()
+            .map_err(|m| ("auth", m))?;
+        let retry = config.retry.as_ref().map_or(
+            Retry {
+                max_attempts: 1,
+                initial_backoff: Duration::ZERO,
+                multiplier: 1.0,
+                max_backoff: Duration::ZERO,
+                retry_on: Vec::new(),
+                on_network_error: false,
+                respect_retry_after: false,
+            },
+            |r| Retry {
+                max_attempts: r.max_attempts.max(1),
+                initial_backoff: r.initial_backoff,
+                multiplier: r.backoff_multiplier,
+                max_backoff: r.max_backoff,
+                retry_on: r.retry_on.clone(),
+                on_network_error: r.retry_on_network_error,
+                respect_retry_after: r.respect_retry_after,
+            },
+        );
+        // reqwest is built without a TLS provider and panics building a client without one;
+        // the runtime installs ring at start-up, tests may not have.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| {
+                (
+                    "httpConfig",
+                    format!("cannot build handler `{handler}`'s HTTP client: {e}"),
+                )
+            })?;
+        Ok(Self {
+            client,
+            endpoint: config.endpoint.clone(),
+            method,
+            headers,
+            form: config
+                .content_type
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded"),
+            query_params: config.query_params.clone(),
+            header_params,
+            static_query: config
+                .static_query
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            static_body,
+            url_template: config.url_template.clone(),
+            redact: config.redact.clone(),
+            auth,
+            retry,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+        })
+    }
+
+    /// The request for `call`, or why the arguments cannot make one.
+    fn request(&self, call: &ToolInvocation<'_>) -> Result<Request, ToolError> {
+        let failed = |reason: String| ToolError::Failed {
+            tool: call.tool.to_owned(),
+            reason,
+        };
+        let mut args = call.arguments.as_object().cloned().unwrap_or_default();
+        let mut url = self.endpoint.clone();
+        if let Some(template) = &self.url_template {
+            let path = render(template, &mut args, true).map_err(failed)?;
+            if url.ends_with('/') && path.starts_with('/') {
+                url.pop();
+            }
+            url.push_str(&path);
+        }
+        let mut url =
+            Url::parse(&url).map_err(|e| failed(format!("the URL `{url}` is invalid: {e}")))?;
+        let mut headers = self.headers.clone();
+        for (name, template) in &self.header_params {
+            let value = render(template, &mut args, false).map_err(failed)?;
+            let value = HeaderValue::try_from(value).map_err(|_| {
+                failed(format!(
+                    "the value for the header `{name}` is not valid in a header"
+                ))
+            })?;
+            headers.insert(name.clone(), value);
+        }
+        let context = call.context;
+        for (name, value) in [
+            (AGENT_HEADER, context.agent),
+            (NAMESPACE_HEADER, context.namespace),
+            (SESSION_HEADER, context.session),
+            (TOOL_HEADER, call.tool),
+            (CALL_HEADER, call.call_id),
+        ] {
+            // Ids are ASCII in practice; one that is not is left out rather than failing the call.
+            if let Ok(value) = HeaderValue::try_from(value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+        let mut query: Vec<(String, String)> = Vec::new();
+        for name in &self.query_params {
+            if let Some(value) = args.remove(name) {
+                push_query(&mut query, name, &value);
+            }
+        }
+        query.extend(self.static_query.iter().cloned());
+        let mut body = None;
+        if matches!(self.method, Method::GET | Method::HEAD | Method::DELETE) {
+            for (name, value) in &args {
+                push_query(&mut query, name, value);
+            }
+        } else {
+            // The handler's own fields win: they are not the model's to change.
+            args.extend(self.static_body.clone());
+            body = Some(if self.form {
+                let mut pairs = Vec::new();
+                for (name, value) in &args {
+                    push_query(&mut pairs, name, value);
+                }
+                form(&pairs).into_bytes()
+            } else {
+                Value::Object(args).to_string().into_bytes()
+            });
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut builder = self
+            .client
+            .request(self.method.clone(), url)
+            .headers(headers);
+        builder = match &self.auth {
+            Some(Auth::Header(name, value)) => builder.header(name, value),
+            Some(Auth::Basic { user, password }) => {
+                builder.basic_auth(user, Some(password.expose()))
+            }
+            None => builder,
+        };
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        builder
+            .build()
+            .map_err(|e| failed(format!("cannot build the request: {}", chain(&e))))
+    }
+
+    /// One attempt.
+    async fn attempt(&self, tool: &str, request: Request) -> Result<String, Failure> {
+        let response = match self.client.execute(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                return Err(Failure {
+                    error: ToolError::Unreachable {
+                        tool: tool.to_owned(),
+                        reason: chain(&error),
+                    },
+                    retryable: self.retry.on_network_error,
+                    after: None,
+                });
+            }
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let after = (self.retry.respect_retry_after
+                && matches!(
+                    status,
+                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                ))
+            .then(|| retry_after(response.headers()))
+            .flatten();
+            let excerpt = excerpt(response).await;
+            return Err(Failure {
+                error: ToolError::Status {
+                    tool: tool.to_owned(),
+                    status: status.as_u16(),
+                    excerpt,
+                },
+                retryable: self.retry.retry_on.contains(&status.as_u16()),
+                after,
+            });
+        }
+        self.body(tool, response).await
+    }
+
+    /// A 2xx answer's body as text, refused past [`MAX_RESPONSE_BYTES`] without reading on.
+    async fn body(&self, tool: &str, mut response: Response) -> Result<String, Failure> {
+        let too_large = || Failure {
+            error: ToolError::TooLarge {
+                tool: tool.to_owned(),
+                limit: self.max_response_bytes,
+            },
+            retryable: false,
+            after: None,
+        };
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_response_bytes as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.max_response_bytes {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    return Err(Failure {
+                        error: ToolError::Unreachable {
+                            tool: tool.to_owned(),
+                            reason: format!("the answer broke off: {}", chain(&error)),
+                        },
+                        retryable: self.retry.on_network_error,
+                        after: None,
+                    });
+                }
+            }
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn run(&self, call: &ToolInvocation<'_>) -> Result<String, ToolError> {
+        let request = self.request(call)?;
+        let mut attempt = 1;
+        loop {
+            let this = request.try_clone().ok_or_else(|| ToolError::Failed {
+                tool: call.tool.to_owned(),
+                reason: "the request cannot be repeated".to_owned(),
+            })?;
+            match self.attempt(call.tool, this).await {
+                Ok(text) => {
+                    tracing::debug!(
+                        tool = call.tool,
+                        call_id = call.call_id,
+                        attempt,
+                        result = %redacted(&text, &self.redact),
+                        "tool answered"
+                    );
+                    return Ok(text);
+                }
+                Err(failure) => {
+                    let wait = failure.after.unwrap_or_else(|| self.retry.backoff(attempt));
+                    // A retry that cannot finish before the deadline is not started: the
+                    // model hears the real failure rather than a timeout.
+                    if !failure.retryable
+                        || attempt >= self.retry.max_attempts
+                        || Instant::now() + wait >= call.deadline
+                    {
+                        return Err(failure.error);
+                    }
+                    tracing::debug!(
+                        tool = call.tool,
+                        attempt,
+                        ?wait,
+                        error = %failure.error,
+                        "retrying the tool call"
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+impl Adapter for HttpAdapter {
+    fn call<'a>(
+        &'a self,
+        call: &'a ToolInvocation<'a>,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        Box::pin(self.run(call))
+    }
+}
+
+fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name =
+        HeaderName::try_from(name).map_err(|e| format!("`{name}` is not a header name: {e}"))?;
+    let value = HeaderValue::try_from(value)
+        .map_err(|e| format!("the value of `{name}` is invalid: {e}"))?;
+    Ok((name, value))
+}
+
+fn auth(auth: &ToolAuth) -> Result<Auth, String> {
+    let sensitive = |name: HeaderName, value: String| {
+        let mut value = HeaderValue::try_from(value)
+            .map_err(|_| format!("the secret for `{name}` is not valid in a header"))?;
+        value.set_sensitive(true);
+        Ok(Auth::Header(name, value))
+    };
+    match auth {
+        ToolAuth::Bearer(key) => sensitive(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", key.expose()),
+        ),
+        ToolAuth::Basic { user, password } => Ok(Auth::Basic {
+            user: user.clone(),
+            password: password.clone(),
+        }),
+        ToolAuth::ApiKeyHeader { header, value } => {
+            let name = HeaderName::try_from(header.as_str())
+                .map_err(|e| format!("`{header}` is not a header name: {e}"))?;
+            sensitive(name, value.expose().to_owned())
+        }
+    }
+}
+
+/// `template` with each `{{.name}}` replaced by that argument (percent-encoded for a path),
+/// which is then taken out of `args`. A missing argument is an error naming it.
+fn render(template: &str, args: &mut Map<String, Value>, path: bool) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut used = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let name = after[..close].trim().trim_start_matches('.');
+        let value = args
+            .get(name)
+            .ok_or_else(|| format!("the argument `{name}` is required (the request needs it)"))?;
+        let text = scalar(value);
+        if path {
+            out.push_str(&encode_segment(&text));
+        } else {
+            out.push_str(&text);
+        }
+        used.push(name.to_owned());
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    for name in used {
+        args.remove(&name);
+    }
+    Ok(out)
+}
+
+/// A value as a query, header or path piece: strings as they are, anything else as JSON.
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// An argument as query pairs: an array of scalars repeats the key.
+fn push_query(query: &mut Vec<(String, String)>, name: &str, value: &Value) {
+    match value {
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            query.extend(items.iter().map(|i| (name.to_owned(), scalar(i))));
+        }
+        other => query.push((name.to_owned(), scalar(other))),
+    }
+}
+
+/// `application/x-www-form-urlencoded` text of `pairs`.
+fn form(pairs: &[(String, String)]) -> String {
+    // The url crate's serializer, through a throwaway URL, rather than another dependency.
+    match Url::parse("http://form.invalid/") {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            url.query().unwrap_or_default().to_owned()
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, so an argument stays one
+/// path segment (`a/b` cannot climb the path).
+fn encode_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `Retry-After` in seconds (an HTTP date is not honoured).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// The start of an error body, shortened, for the model.
+async fn excerpt(mut response: Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return "(no body)".to_owned();
+    }
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
+    }
+}
+
+/// `text` for a log line: the `redact` fields (at any depth) blanked. A body that is not JSON
+/// is withheld whole when anything is to be redacted, since its fields cannot be found.
+pub(crate) fn redacted(text: &str, fields: &[String]) -> String {
+    if fields.is_empty() {
+        return text.to_owned();
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(mut value) => {
+            blank(&mut value, fields);
+            value.to_string()
+        }
+        Err(_) => format!(
+            "[{} bytes, withheld: not JSON and fields are redacted]",
+            text.len()
+        ),
+    }
+}
+
+fn blank(value: &mut Value, fields: &[String]) {
+    match value {
+        Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                if fields.iter().any(|f| f == key) {
+                    *field = Value::String(REDACTED.to_owned());
+                } else {
+                    blank(field, fields);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| blank(i, fields)),
+        _ => {}
+    }
+}
+
+/// An error with its causes, for the model ("error sending request: connection refused").
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_encode_path_arguments_and_take_them_out() {
+        let mut args = json!({"user_id": "a/b c", "keep": 1})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let path = render("/users/{{.user_id}}/orders", &mut args, true).unwrap();
+        assert_eq!(path, "/users/a%2Fb%20c/orders");
+        assert_eq!(Value::Object(args), json!({"keep": 1}));
+        let mut none = Map::new();
+        assert!(
+            render("/u/{{.id}}", &mut none, true)
+                .unwrap_err()
+                .contains("`id`")
+        );
+    }
+
+    #[test]
+    fn redaction_blanks_fields_at_any_depth() {
+        let text = r#"{"name":"Ann","card":"4111","items":[{"ssn":"1"}]}"#;
+        let fields = vec!["card".to_owned(), "ssn".to_owned()];
+        let out: Value = serde_json::from_str(&redacted(text, &fields)).unwrap();
+        assert_eq!(
+            out,
+            json!({"name": "Ann", "card": REDACTED, "items": [{"ssn": REDACTED}]})
+        );
+        assert!(!redacted("card=4111", &fields).contains("4111"));
+        assert_eq!(redacted("plain", &[]), "plain");
+    }
+
+    #[test]
+    fn backoff_grows_to_its_ceiling() {
+        let retry = Retry {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            multiplier: 2.0,
+            max_backoff: Duration::from_millis(300),
+            retry_on: vec![],
+            on_network_error: true,
+            respect_retry_after: true,
+        };
+        assert_eq!(retry.backoff(1), Duration::from_millis(100));
+        assert_eq!(retry.backoff(2), Duration::from_millis(200));
+        assert_eq!(retry.backoff(3), Duration::from_millis(300));
+        assert_eq!(retry.backoff(u32::MAX), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn form_bodies_are_url_encoded() {
+        assert_eq!(form(&[("a b".into(), "c&d".into())]), "a+b=c%26d");
+    }
+}
