@@ -30,6 +30,10 @@ const EMBEDDED_EXAMPLES: &[&str] = &[
     include_str!("../../examples/mock-agent/agentruntime.yaml"),
     include_str!("../../examples/mock-agent/promptpack.yaml"),
     include_str!("../../examples/mock-agent/provider.yaml"),
+    include_str!("../../examples/tools-agent/agentruntime.yaml"),
+    include_str!("../../examples/tools-agent/promptpack.yaml"),
+    include_str!("../../examples/tools-agent/provider.yaml"),
+    include_str!("../../examples/tools-agent/toolregistry.yaml"),
 ];
 
 /// Loads the manifests under `paths`, or the embedded examples when there are none.
@@ -120,6 +124,7 @@ fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
             "    curl -s {url} -H 'content-type: application/json' -d '{}'",
             body.replace('\'', "'\\''")
         );
+        print_tools(agent);
     }
     for agent in gateway.agent_names() {
         let url = format!("ws://{facade}/ws?agent={agent}");
@@ -127,6 +132,37 @@ fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
         println!("  {agent} (WebSocket)");
         println!("    {url}");
         println!("    echo '{{\"type\":\"message\",\"content\":\"hello\"}}' | websocat -n '{url}'");
+        if let Some(agent) = config.agents.iter().find(|a| a.name == agent) {
+            print_tools(agent);
+        }
     }
     println!();
+}
+
+/// The agent's ToolRegistry tools and where each runs, until an operator reports them in the
+/// registry's status.
+fn print_tools(agent: &omnia_api::Agent) {
+    use omnia_api::HandlerKind;
+    let Some(registry) = &agent.tools else {
+        return;
+    };
+    for handler in &registry.handlers {
+        let source = match &handler.kind {
+            HandlerKind::Http(http) => format!("http {} {}", http.method, http.endpoint),
+            HandlerKind::Grpc(grpc) => format!("grpc {}", grpc.endpoint),
+            HandlerKind::Client(_) => "the WebSocket client".to_owned(),
+            HandlerKind::Mcp(_) => "mcp (not run by this build yet)".to_owned(),
+            HandlerKind::OpenApi(openapi) => {
+                format!("openapi {} (not run by this build yet)", openapi.spec_url)
+            }
+        };
+        let tool = handler
+            .tool
+            .as_ref()
+            .map_or("(its tools are discovered)", |t| t.name.as_str());
+        println!(
+            "    tool {tool}: handler `{}` of ToolRegistry {}/{}, {source}",
+            handler.name, registry.namespace, registry.name
+        );
+    }
 }
