@@ -616,3 +616,52 @@ async fn the_turns_deadline_cuts_a_call_shorter_than_its_timeout() {
     let error = tools.execute(&request, context).await.unwrap_err();
     assert!(error.contains("did not answer within"), "{error}");
 }
+
+#[tokio::test]
+async fn a_huge_retry_after_is_not_waited_for_and_does_not_panic() {
+    let fake = FakeServer::start().await;
+    fake.push(Reply::status(429, "later").with_header("retry-after", "10000000000000000000"));
+    let mut config = http(fake.base_url());
+    config.retry = Some(retry(3, Duration::from_millis(10), vec![429]));
+
+    let error = call(&manager(config), json!({})).await.unwrap_err();
+
+    assert!(error.contains("429"), "{error}");
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_path_argument_cannot_climb_the_url_template() {
+    let fake = FakeServer::start().await;
+    let mut config = http(format!("{}/api", fake.base_url()));
+    config.url_template = Some("/users/{{.id}}/orders".into());
+    let manager = manager(config);
+
+    // Six refusals in a row: more than the breaker's five, had they counted.
+    for climb in ["..", ".", "", "..", ".", ""] {
+        let error = call(&manager, json!({"id": climb})).await.unwrap_err();
+        assert!(error.contains("path segment"), "{error}");
+    }
+    // Nothing was sent, and the refusals did not open the breaker: they were the model's.
+    assert!(fake.requests().is_empty());
+    fake.push(Reply::json(200, &json!({"orders": []})));
+    call(&manager, json!({"id": "u-1"})).await.unwrap();
+    assert_eq!(fake.request(0).await.path, "/api/users/u-1/orders");
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_so_auth_headers_stay_with_the_tool() {
+    let elsewhere = FakeServer::start().await;
+    let fake = FakeServer::start().await;
+    fake.push(
+        Reply::status(302, "moved")
+            .with_header("location", format!("{}/stolen", elsewhere.base_url())),
+    );
+    let mut config = http(fake.base_url());
+    config.headers = BTreeMap::from([("x-api-key".to_owned(), "secret-value".to_owned())]);
+
+    let error = call(&manager(config), json!({})).await.unwrap_err();
+
+    assert!(error.contains("302"), "{error}");
+    assert!(elsewhere.requests().is_empty(), "the redirect was followed");
+}

@@ -382,7 +382,9 @@ impl GrpcAdapter {
                 Err(_) => return Err(timed_out()),
             };
             let pause = self.retry.backoff(attempts);
-            if !self.retry.retries(status.code(), attempts) || Instant::now() + pause >= deadline {
+            if !self.retry.retries(status.code(), attempts)
+                || pause >= deadline.saturating_duration_since(Instant::now())
+            {
                 return Err(self.status_error(tool, &status, attempts));
             }
             tracing::debug!(
@@ -428,6 +430,19 @@ impl GrpcAdapter {
                 tool,
                 reason: format!(
                     "the gRPC tool service at {endpoint} is unavailable{tries}: {detail}"
+                ),
+            },
+            // The gRPC kin of 4xx: the service is well, this call was wrong.
+            code @ (Code::InvalidArgument
+            | Code::NotFound
+            | Code::AlreadyExists
+            | Code::PermissionDenied
+            | Code::FailedPrecondition
+            | Code::OutOfRange
+            | Code::Unauthenticated) => ToolError::Reported {
+                tool,
+                message: format!(
+                    "the gRPC tool service at {endpoint} answered {code:?}{tries}: {detail}"
                 ),
             },
             code => ToolError::Failed {

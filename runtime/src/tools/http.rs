@@ -196,6 +196,10 @@ impl HttpAdapter {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
+            // Redirects are not followed: reqwest strips only `Authorization` on a cross-host
+            // hop, and an API-key header or a header parameter must not go to another host. A
+            // 3xx is the tool's answer.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 (
@@ -231,7 +235,9 @@ impl HttpAdapter {
 
     /// The request for `call`, or why the arguments cannot make one.
     fn request(&self, call: &ToolInvocation<'_>) -> Result<Request, ToolError> {
-        let failed = |reason: String| ToolError::Failed {
+        // Everything that fails here comes from the arguments: the model's to fix, so it does
+        // not count against the handler's breaker.
+        let failed = |reason: String| ToolError::BadRequest {
             tool: call.tool.to_owned(),
             reason,
         };
@@ -311,9 +317,12 @@ impl HttpAdapter {
         if let Some(body) = body {
             builder = builder.body(body);
         }
-        builder
-            .build()
-            .map_err(|e| failed(format!("cannot build the request: {}", chain(&e))))
+        builder.build().map_err(|e| {
+            failed(format!(
+                "cannot build the request: {}",
+                chain(&e.without_url())
+            ))
+        })
     }
 
     /// One attempt.
@@ -324,7 +333,7 @@ impl HttpAdapter {
                 return Err(Failure {
                     error: ToolError::Unreachable {
                         tool: tool.to_owned(),
-                        reason: chain(&error),
+                        reason: chain(&error.without_url()),
                     },
                     retryable: self.retry.on_network_error,
                     after: None,
@@ -385,7 +394,10 @@ impl HttpAdapter {
                     return Err(Failure {
                         error: ToolError::Unreachable {
                             tool: tool.to_owned(),
-                            reason: format!("the answer broke off: {}", chain(&error)),
+                            reason: format!(
+                                "the answer broke off: {}",
+                                chain(&error.without_url())
+                            ),
                         },
                         retryable: self.retry.on_network_error,
                         after: None,
@@ -421,7 +433,8 @@ impl HttpAdapter {
                     // model hears the real failure rather than a timeout.
                     if !failure.retryable
                         || attempt >= self.retry.max_attempts
-                        || Instant::now() + wait >= call.deadline
+                        // Compared without adding: a huge Retry-After must not overflow.
+                        || wait >= call.deadline.saturating_duration_since(Instant::now())
                     {
                         return Err(failure.error);
                     }
@@ -501,6 +514,13 @@ fn render(template: &str, args: &mut Map<String, Value>, path: bool) -> Result<S
             .ok_or_else(|| format!("the argument `{name}` is required (the request needs it)"))?;
         let text = scalar(value);
         if path {
+            // URL parsers resolve `.` and `..` segments (encoded ones too): an argument must
+            // not climb the path.
+            if matches!(text.as_str(), "" | "." | "..") {
+                return Err(format!(
+                    "the argument `{name}` cannot be {text:?}: it is a path segment"
+                ));
+            }
             out.push_str(&encode_segment(&text));
         } else {
             out.push_str(&text);

@@ -69,6 +69,10 @@ pub(crate) enum ToolError {
          ask for less (a narrower query, fewer fields)"
     )]
     TooLarge { tool: String, limit: usize },
+    /// The request could not be built from the model's arguments (a missing template
+    /// argument, a value not valid in a header or a path): the model's to fix.
+    #[error("the tool `{tool}` cannot be called with these arguments: {reason}")]
+    BadRequest { tool: String, reason: String },
     /// The tool ran and says this call failed (gRPC `is_error`): an answer, not a sick service.
     #[error("the tool `{tool}` reported an error: {message}")]
     Reported { tool: String, message: String },
@@ -91,6 +95,7 @@ impl ToolError {
             | ToolError::Invalid { .. }
             | ToolError::CircuitOpen { .. }
             | ToolError::Reported { .. }
+            | ToolError::BadRequest { .. }
             | ToolError::TooLarge { .. } => false,
         }
     }
