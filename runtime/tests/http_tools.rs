@@ -598,7 +598,10 @@ spec:
 #[tokio::test]
 async fn the_turns_deadline_cuts_a_call_shorter_than_its_timeout() {
     let fake = FakeServer::start().await;
-    fake.push(StreamReply::sse(["data: {}\n\n"]).stall());
+    // Six calls the turn's budget cuts short: more than the breaker's five, had they counted.
+    for _ in 0..6 {
+        fake.push(StreamReply::sse(["data: {}\n\n"]).stall());
+    }
     let tools = manager(http(fake.base_url()));
     let request = ToolCallRequest {
         id: "call-8".into(),
@@ -607,14 +610,19 @@ async fn the_turns_deadline_cuts_a_call_shorter_than_its_timeout() {
         consent_message: String::new(),
         categories: Vec::new(),
     };
-    let context = ToolContext {
-        agent: "support",
-        namespace: "agents",
-        session: "session-1",
-        deadline: Some(tokio::time::Instant::now() + Duration::from_millis(200)),
-    };
-    let error = tools.execute(&request, context).await.unwrap_err();
-    assert!(error.contains("did not answer within"), "{error}");
+    for _ in 0..6 {
+        let context = ToolContext {
+            agent: "support",
+            namespace: "agents",
+            session: "session-1",
+            deadline: Some(tokio::time::Instant::now() + Duration::from_millis(100)),
+        };
+        let error = tools.execute(&request, context).await.unwrap_err();
+        assert!(error.contains("did not answer within"), "{error}");
+    }
+    // The budget was the turn's, not a sign of a sick handler: the breaker stayed closed.
+    fake.push(Reply::json(200, &json!({"ok": true})));
+    assert_eq!(call(&tools, json!({})).await.unwrap(), r#"{"ok":true}"#);
 }
 
 #[tokio::test]

@@ -364,7 +364,10 @@ impl ToolManager {
             .iter_errors(&arguments)
             .map(|e| {
                 let at = e.instance_path().to_string();
-                format!("{}: {e}", if at.is_empty() { "/" } else { &at })
+                // A violation quotes the offending value: a huge argument must not come back
+                // to the model whole, several times over.
+                let said = bounded(&e.to_string(), VIOLATION_CHARS);
+                format!("{}: {said}", if at.is_empty() { "/" } else { &at })
             })
             .collect();
         if !violations.is_empty() {
@@ -402,6 +405,8 @@ impl ToolManager {
             call_id: &call.id,
             deadline,
         };
+        // Whether the turn's budget, not the handler's own timeout, bounds this call.
+        let turn_limited = deadline < started + entry.timeout;
         let result = match tokio::time::timeout_at(deadline, entry.adapter.call(&invocation)).await
         {
             Ok(result) => result,
@@ -410,11 +415,16 @@ impl ToolManager {
                 after: deadline - started,
             }),
         };
-        permit.record(
-            !result
-                .as_ref()
-                .is_err_and(ToolError::counts_against_handler),
-        );
+        match &result {
+            // A call the turn's budget cut short says nothing about the handler's health: the
+            // permit is released without a verdict.
+            Err(ToolError::Timeout { .. }) if turn_limited => drop(permit),
+            _ => permit.record(
+                !result
+                    .as_ref()
+                    .is_err_and(ToolError::counts_against_handler),
+            ),
+        }
         result
     }
 }
@@ -491,6 +501,17 @@ impl ToolExecutor for ToolManager {
         context: ToolContext<'a>,
     ) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move { self.run(call, context).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// The most of one schema violation's message the model reads.
+const VIOLATION_CHARS: usize = 200;
+
+/// `text` cut to at most `max` chars on a char boundary, `...` marking a cut.
+fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
