@@ -6,35 +6,28 @@
 //! on the handler's `retryPolicy` codes with exponential backoff while the deadline allows.
 //!
 //! TLS is rustls (ring), the runtime's TLS everywhere: the tonic in the tree is built without its
-//! TLS features, so the channel connects through [`TlsConnector`], which runs rustls over the TCP
-//! stream itself. `tlsCAPath` replaces the system roots (`SSL_CERT_FILE`, else the usual bundle
-//! paths), `tlsCertPath` + `tlsKeyPath` is the client certificate, and `tlsInsecureSkipVerify`
-//! accepts any server certificate (signatures are still checked).
+//! TLS features, so the channel connects through [`TlsConnector`] (tokio-rustls), configured as
+//! the `tls` module describes.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{self, Read as _, Write as _};
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, ready};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use hyper_util::rt::TokioIo;
 use omnia_api::{GrpcRetryPolicy, GrpcTool};
 use omnia_proto::tools::v1::tool_service_client::ToolServiceClient;
 use omnia_proto::tools::v1::{ListToolsRequest, ToolRequest};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint, Uri};
 use tonic::{Code, Status};
 
+use super::identity::identity;
+use super::retry::{self, Backoff};
+use super::tls::{TlsConnector, tls_config};
 use super::{Adapter, ToolError, ToolInvocation};
 use crate::provider::ToolSpec;
 
@@ -46,15 +39,6 @@ const LIST_TOOLS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long connecting (TCP and TLS handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Candidate system CA bundles, after `SSL_CERT_FILE`.
-const SYSTEM_BUNDLES: [&str; 5] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-];
 
 /// Why a `grpc` handler cannot be built: the field at fault, as the manifest spells it, and why.
 pub(crate) type ConfigError = (&'static str, String);
@@ -81,18 +65,14 @@ enum Connect {
 #[derive(Debug, Clone)]
 struct Retry {
     max_attempts: u32,
-    initial_backoff: Duration,
-    multiplier: f64,
-    max_backoff: Duration,
+    backoff: Backoff,
     codes: Vec<Code>,
 }
 
 impl Retry {
     const NONE: Retry = Retry {
         max_attempts: 1,
-        initial_backoff: Duration::ZERO,
-        multiplier: 1.0,
-        max_backoff: Duration::ZERO,
+        backoff: Backoff::NONE,
         codes: Vec::new(),
     };
 
@@ -113,24 +93,13 @@ impl Retry {
             .collect::<Result<_, _>>()?;
         Ok(Retry {
             max_attempts: policy.max_attempts.max(1),
-            initial_backoff: policy.initial_backoff,
-            multiplier: if policy.backoff_multiplier.is_finite() {
-                policy.backoff_multiplier.max(1.0)
-            } else {
-                1.0
-            },
-            max_backoff: policy.max_backoff.max(policy.initial_backoff),
+            backoff: Backoff::new(
+                policy.initial_backoff,
+                policy.backoff_multiplier,
+                policy.max_backoff,
+            ),
             codes,
         })
-    }
-
-    /// The pause before attempt `attempt + 1` (1-based `attempt`): the gRPC retry design's
-    /// `random(0, min(initial * multiplier^(attempt-1), max))`.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
-        let ceiling = self.initial_backoff.as_secs_f64() * self.multiplier.powi(exponent);
-        let ceiling = ceiling.min(self.max_backoff.as_secs_f64());
-        Duration::try_from_secs_f64(ceiling * fastrand::f64()).unwrap_or(self.max_backoff)
     }
 
     fn retries(&self, code: Code, attempt: u32) -> bool {
@@ -196,11 +165,7 @@ impl GrpcAdapter {
                 .map_err(|e| fail(format!("`{host}` is not a TLS server name: {e}")))?;
             Connect::Tls(
                 endpoint,
-                TlsConnector {
-                    config,
-                    server_name,
-                    address: format!("{host}:{port}"),
-                },
+                TlsConnector::new(config, server_name, format!("{host}:{port}")),
             )
         } else {
             if tool.tls_ca_path.is_some()
@@ -289,21 +254,20 @@ impl GrpcAdapter {
             tool: call.tool.to_owned(),
             reason,
         };
-        let identity = [
-            ("x-omnia-agent-name", call.context.agent),
-            ("x-omnia-namespace", call.context.namespace),
-            ("x-omnia-session-id", call.context.session),
-            ("x-omnia-tool-name", call.tool),
-            ("x-omnia-tool-call-id", call.call_id),
-        ];
+        let identity = identity(call);
         let mut metadata = MetadataMap::new();
         for (key, value) in identity {
-            let value = AsciiMetadataValue::try_from(value).map_err(|_| {
-                failed(format!(
-                    "its {key} {value:?} cannot be sent as gRPC metadata"
-                ))
-            })?;
-            metadata.insert(key, value);
+            // Ids are ASCII in practice; one that is not is left out rather than failing the call.
+            match AsciiMetadataValue::try_from(value) {
+                Ok(value) => {
+                    metadata.insert(key, value);
+                }
+                Err(_) => tracing::debug!(
+                    key,
+                    value,
+                    "identity value left out: not valid gRPC metadata"
+                ),
+            }
         }
         let arguments = serde_json::to_vec(call.arguments)
             .map_err(|e| failed(format!("its arguments do not serialize: {e}")))?;
@@ -381,10 +345,8 @@ impl GrpcAdapter {
                 Ok(Err(status)) => status,
                 Err(_) => return Err(timed_out()),
             };
-            let pause = self.retry.backoff(attempts);
-            if !self.retry.retries(status.code(), attempts)
-                || pause >= deadline.saturating_duration_since(Instant::now())
-            {
+            let pause = self.retry.backoff.delay(attempts);
+            if !self.retry.retries(status.code(), attempts) || !retry::fits(pause, deadline) {
                 return Err(self.status_error(tool, &status, attempts));
             }
             tracing::debug!(
@@ -464,344 +426,6 @@ impl Adapter for GrpcAdapter {
     }
 }
 
-/// The rustls client configuration of a `tls: true` handler.
-fn tls_config(tool: &GrpcTool) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ("grpcConfig.tls", e.to_string()))?;
-    let builder = if tool.tls_insecure_skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider)))
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match &tool.tls_ca_path {
-            Some(path) => {
-                const FIELD: &str = "grpcConfig.tlsCAPath";
-                for certificate in read_certificates(path).map_err(|e| (FIELD, e))? {
-                    roots.add(certificate).map_err(|e| {
-                        (
-                            FIELD,
-                            format!("{}: not a CA certificate: {e}", path.display()),
-                        )
-                    })?;
-                }
-            }
-            None => {
-                const FIELD: &str = "grpcConfig.tls";
-                let bundle = std::env::var_os("SSL_CERT_FILE")
-                    .map(PathBuf::from)
-                    .into_iter()
-                    .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
-                    .find(|path| path.is_file())
-                    .ok_or_else(|| {
-                        (
-                            FIELD,
-                            "no CA bundle to verify the server with: set tlsCAPath (or \
-                             SSL_CERT_FILE)"
-                                .to_owned(),
-                        )
-                    })?;
-                let certificates = read_certificates(&bundle).map_err(|e| (FIELD, e))?;
-                roots.add_parsable_certificates(certificates);
-            }
-        }
-        builder.with_root_certificates(roots)
-    };
-    let mut config = match (&tool.tls_cert_path, &tool.tls_key_path) {
-        (Some(cert), Some(key)) => {
-            let chain = read_certificates(cert).map_err(|e| ("grpcConfig.tlsCertPath", e))?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                (
-                    "grpcConfig.tlsKeyPath",
-                    format!("{}: no PEM private key: {e}", key.display()),
-                )
-            })?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| ("grpcConfig.tlsKeyPath", e.to_string()))?
-        }
-        (None, None) => builder.with_no_client_auth(),
-        (Some(_), None) => {
-            return Err((
-                "grpcConfig.tlsKeyPath",
-                "tlsCertPath is set without tlsKeyPath: set both or neither".to_owned(),
-            ));
-        }
-        (None, Some(_)) => {
-            return Err((
-                "grpcConfig.tlsCertPath",
-                "tlsKeyPath is set without tlsCertPath: set both or neither".to_owned(),
-            ));
-        }
-    };
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
-}
-
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certificates = CertificateDer::pem_file_iter(path)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certificates.is_empty() {
-        return Err(format!("{}: no PEM certificate in it", path.display()));
-    }
-    Ok(certificates)
-}
-
-/// `tlsInsecureSkipVerify`: any certificate is accepted; the handshake's signatures are still
-/// verified, so the peer holds the key of the certificate it sent.
-#[derive(Debug)]
-struct AnyServerCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyServerCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Connects the channel over TLS: TCP, then the rustls handshake (ALPN `h2`).
-#[derive(Debug, Clone)]
-struct TlsConnector {
-    config: Arc<rustls::ClientConfig>,
-    server_name: ServerName<'static>,
-    /// `host:port`.
-    address: String,
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-impl tonic::codegen::Service<Uri> for TlsConnector {
-    type Response = TokioIo<TlsStream<rustls::ClientConnection>>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let tcp = TcpStream::connect(&this.address).await?;
-            tcp.set_nodelay(true)?;
-            let connection = rustls::ClientConnection::new(this.config, this.server_name)?;
-            let mut stream = TlsStream::new(tcp, connection);
-            std::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
-            Ok(TokioIo::new(stream))
-        })
-    }
-}
-
-/// rustls over a tokio [`TcpStream`]: the ciphertext moves with `try_read`/`try_write`, and a
-/// `WouldBlock` waits on the socket's readiness.
-pub(crate) struct TlsStream<C> {
-    tcp: TcpStream,
-    connection: C,
-    eof: bool,
-}
-
-/// `std::io` over a non-blocking socket, for rustls's `read_tls`/`write_tls`.
-struct SocketIo<'a>(&'a TcpStream);
-
-impl io::Read for SocketIo<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
-    }
-}
-
-impl io::Write for SocketIo<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<C, D> TlsStream<C>
-where
-    C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>> + Unpin,
-    D: rustls::SideData,
-{
-    pub(crate) fn new(tcp: TcpStream, connection: C) -> Self {
-        TlsStream {
-            tcp,
-            connection,
-            eof: false,
-        }
-    }
-
-    /// Drives the handshake to its end.
-    pub(crate) fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.poll_send(cx))?;
-            if !self.connection.is_handshaking() {
-                return Poll::Ready(Ok(()));
-            }
-            match self.connection.read_tls(&mut SocketIo(&self.tcp)) {
-                Ok(0) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the peer closed the connection during the TLS handshake",
-                    )));
-                }
-                Ok(_) => self.process()?,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.tcp.poll_read_ready(cx))?;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
-
-    /// Processes received records; on a TLS error, sends the alert and returns the error.
-    fn process(&mut self) -> io::Result<()> {
-        if let Err(error) = self.connection.process_new_packets() {
-            // Best effort: tell the peer why.
-            let _ = self.connection.write_tls(&mut SocketIo(&self.tcp));
-            return Err(io::Error::new(io::ErrorKind::InvalidData, error));
-        }
-        Ok(())
-    }
-
-    /// Writes the queued ciphertext to the socket.
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.connection.wants_write() {
-            match self.connection.write_tls(&mut SocketIo(&self.tcp)) {
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.tcp.poll_write_ready(cx))?;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<C, D> AsyncRead for TlsStream<C>
-where
-    C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>> + Unpin,
-    D: rustls::SideData,
-{
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        loop {
-            match this.connection.reader().read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            if this.eof {
-                return Poll::Ready(Ok(()));
-            }
-            // Alerts and key updates rustls queued go out first; a full socket wakes us later.
-            if let Poll::Ready(Err(e)) = this.poll_send(cx) {
-                return Poll::Ready(Err(e));
-            }
-            match this.connection.read_tls(&mut SocketIo(&this.tcp)) {
-                Ok(0) => this.eof = true,
-                Ok(_) => this.process()?,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(this.tcp.poll_read_ready(cx))?;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
-}
-
-impl<C, D> AsyncWrite for TlsStream<C>
-where
-    C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>> + Unpin,
-    D: rustls::SideData,
-{
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        for _ in 0..2 {
-            let written = this.connection.writer().write(buf)?;
-            let sent = this.poll_send(cx)?;
-            if written > 0 {
-                // What is still queued goes out on the next write or flush.
-                return Poll::Ready(Ok(written));
-            }
-            // rustls's buffer was full: wait until the socket took some of it.
-            ready!(sent);
-        }
-        Poll::Ready(Err(io::ErrorKind::WriteZero.into()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.connection.writer().flush()?;
-        this.poll_send(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.connection.send_close_notify();
-        ready!(this.poll_send(cx))?;
-        Pin::new(&mut this.tcp).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -817,8 +441,15 @@ mod tests {
     use tokio::net::TcpListener;
     use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject as _;
+
     use super::*;
     use crate::tools::ToolContext;
+    use crate::tools::tls::read_certificates;
 
     /// What the test server saw of one `Execute`.
     #[derive(Debug, Clone)]
@@ -1129,20 +760,57 @@ mod tests {
         })
         .unwrap();
         for _ in 0..50 {
-            assert!(retry.backoff(1) <= Duration::from_millis(100));
-            assert!(retry.backoff(2) <= Duration::from_millis(200));
-            assert!(retry.backoff(10) <= Duration::from_millis(300));
+            assert!(retry.backoff.delay(1) <= Duration::from_millis(100));
+            assert!(retry.backoff.delay(2) <= Duration::from_millis(200));
+            assert!(retry.backoff.delay(10) <= Duration::from_millis(300));
         }
         assert!(retry.retries(Code::Unavailable, 4));
         assert!(!retry.retries(Code::Unavailable, 5));
         assert!(!retry.retries(Code::Internal, 1));
     }
 
-    // TLS: a tonic server over the same rustls stream (server side), certificates from openssl.
+    // TLS: a tonic server over tokio-rustls (server side), certificates from openssl.
 
-    impl<C> tonic::transport::server::Connected for TlsStream<C> {
+    /// A server-side TLS stream tonic can serve (`Connected` is not implemented for it).
+    struct Accepted(tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
+
+    impl tonic::transport::server::Connected for Accepted {
         type ConnectInfo = ();
         fn connect_info(&self) -> Self::ConnectInfo {}
+    }
+
+    impl tokio::io::AsyncRead for Accepted {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Accepted {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+        }
     }
 
     fn openssl(dir: &Path, args: &[&str]) {
@@ -1248,16 +916,13 @@ mod tests {
         let config = Arc::new(config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (accepted, incoming) = tokio::sync::mpsc::channel::<io::Result<_>>(4);
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let (accepted, incoming) = tokio::sync::mpsc::channel::<std::io::Result<_>>(4);
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let connection = rustls::ServerConnection::new(config.clone()).unwrap();
-                let mut stream = TlsStream::new(tcp, connection);
                 // A failed handshake (the client refused us) just drops the connection.
-                if std::future::poll_fn(|cx| stream.poll_handshake(cx))
-                    .await
-                    .is_ok()
-                    && accepted.send(Ok(stream)).await.is_err()
+                if let Ok(stream) = acceptor.accept(tcp).await
+                    && accepted.send(Ok(Accepted(stream))).await.is_err()
                 {
                     return;
                 }

@@ -15,9 +15,10 @@ use reqwest::header::{
 };
 use reqwest::{Method, Request, Response, StatusCode, Url};
 use serde_json::{Map, Value};
-use tokio::time::Instant;
 
+use super::identity::identity;
 use super::manager::{Adapter, ToolError, ToolInvocation};
+use super::retry::{self, Backoff};
 
 /// Connecting (TCP + TLS) to a tool's service takes at most this long; the call's own deadline
 /// may cut it shorter.
@@ -31,14 +32,6 @@ const ERROR_BODY_BYTES: usize = 16 * 1024;
 const EXCERPT_CHARS: usize = 300;
 /// What a redacted field shows in logs.
 const REDACTED: &str = "[REDACTED]";
-
-/// The identity headers on every request: who the call is for, never the end user's
-/// credentials.
-const AGENT_HEADER: &str = "x-omnia-agent-name";
-const NAMESPACE_HEADER: &str = "x-omnia-namespace";
-const SESSION_HEADER: &str = "x-omnia-session-id";
-const TOOL_HEADER: &str = "x-omnia-tool-name";
-const CALL_HEADER: &str = "x-omnia-tool-call-id";
 
 /// How the handler authenticates, ready to send.
 #[derive(Clone)]
@@ -66,23 +59,10 @@ impl std::fmt::Debug for Auth {
 #[derive(Debug, Clone)]
 struct Retry {
     max_attempts: u32,
-    initial_backoff: Duration,
-    multiplier: f64,
-    max_backoff: Duration,
+    backoff: Backoff,
     retry_on: Vec<u16>,
     on_network_error: bool,
     respect_retry_after: bool,
-}
-
-impl Retry {
-    /// The wait before attempt `attempt + 1`: `initial * multiplier^(attempt-1)`, at most
-    /// `max_backoff`. No jitter: the handler's policy is honoured as written.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
-        let secs = self.initial_backoff.as_secs_f64() * self.multiplier.max(1.0).powi(exponent);
-        let max = self.max_backoff.as_secs_f64();
-        Duration::try_from_secs_f64(secs.min(max)).unwrap_or(self.max_backoff)
-    }
 }
 
 /// One `http` handler.
@@ -173,18 +153,14 @@ impl HttpAdapter {
         let retry = config.retry.as_ref().map_or(
             Retry {
                 max_attempts: 1,
-                initial_backoff: Duration::ZERO,
-                multiplier: 1.0,
-                max_backoff: Duration::ZERO,
+                backoff: Backoff::NONE,
                 retry_on: Vec::new(),
                 on_network_error: false,
                 respect_retry_after: false,
             },
             |r| Retry {
                 max_attempts: r.max_attempts.max(1),
-                initial_backoff: r.initial_backoff,
-                multiplier: r.backoff_multiplier,
-                max_backoff: r.max_backoff,
+                backoff: Backoff::new(r.initial_backoff, r.backoff_multiplier, r.max_backoff),
                 retry_on: r.retry_on.clone(),
                 on_network_error: r.retry_on_network_error,
                 respect_retry_after: r.respect_retry_after,
@@ -262,17 +238,17 @@ impl HttpAdapter {
             })?;
             headers.insert(name.clone(), value);
         }
-        let context = call.context;
-        for (name, value) in [
-            (AGENT_HEADER, context.agent),
-            (NAMESPACE_HEADER, context.namespace),
-            (SESSION_HEADER, context.session),
-            (TOOL_HEADER, call.tool),
-            (CALL_HEADER, call.call_id),
-        ] {
+        for (name, value) in identity(call) {
             // Ids are ASCII in practice; one that is not is left out rather than failing the call.
-            if let Ok(value) = HeaderValue::try_from(value) {
-                headers.insert(HeaderName::from_static(name), value);
+            match HeaderValue::try_from(value) {
+                Ok(value) => {
+                    headers.insert(HeaderName::from_static(name), value);
+                }
+                Err(_) => tracing::debug!(
+                    header = name,
+                    value,
+                    "identity value left out: not valid in a header"
+                ),
             }
         }
         let mut query: Vec<(String, String)> = Vec::new();
@@ -428,13 +404,14 @@ impl HttpAdapter {
                     return Ok(text);
                 }
                 Err(failure) => {
-                    let wait = failure.after.unwrap_or_else(|| self.retry.backoff(attempt));
+                    let wait = failure
+                        .after
+                        .unwrap_or_else(|| self.retry.backoff.delay(attempt));
                     // A retry that cannot finish before the deadline is not started: the
                     // model hears the real failure rather than a timeout.
                     if !failure.retryable
                         || attempt >= self.retry.max_attempts
-                        // Compared without adding: a huge Retry-After must not overflow.
-                        || wait >= call.deadline.saturating_duration_since(Instant::now())
+                        || !retry::fits(wait, call.deadline)
                     {
                         return Err(failure.error);
                     }
@@ -694,23 +671,6 @@ mod tests {
         );
         assert!(!redacted("card=4111", &fields).contains("4111"));
         assert_eq!(redacted("plain", &[]), "plain");
-    }
-
-    #[test]
-    fn backoff_grows_to_its_ceiling() {
-        let retry = Retry {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(100),
-            multiplier: 2.0,
-            max_backoff: Duration::from_millis(300),
-            retry_on: vec![],
-            on_network_error: true,
-            respect_retry_after: true,
-        };
-        assert_eq!(retry.backoff(1), Duration::from_millis(100));
-        assert_eq!(retry.backoff(2), Duration::from_millis(200));
-        assert_eq!(retry.backoff(3), Duration::from_millis(300));
-        assert_eq!(retry.backoff(u32::MAX), Duration::from_millis(300));
     }
 
     #[test]

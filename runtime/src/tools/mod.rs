@@ -5,7 +5,10 @@
 
 mod grpc;
 mod http;
+mod identity;
 mod manager;
+mod retry;
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
