@@ -673,3 +673,19 @@ async fn a_redirect_is_not_followed_so_auth_headers_stay_with_the_tool() {
     assert!(error.contains("302"), "{error}");
     assert!(elsewhere.requests().is_empty(), "the redirect was followed");
 }
+
+#[tokio::test]
+async fn an_error_body_is_redacted_before_it_is_quoted() {
+    let fake = FakeServer::start().await;
+    fake.push(Reply::json(
+        400,
+        &json!({"error": "card declined", "card_number": "4111111111111111"}),
+    ));
+    let mut config = http(fake.base_url());
+    config.redact = vec!["card_number".into()];
+
+    let error = call(&manager(config), json!({})).await.unwrap_err();
+
+    assert!(error.contains("card declined"), "{error}");
+    assert!(!error.contains("4111111111111111"), "{error}");
+}

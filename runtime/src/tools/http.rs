@@ -325,7 +325,7 @@ impl HttpAdapter {
                 ))
             .then(|| retry_after(response.headers()))
             .flatten();
-            let excerpt = excerpt(response).await;
+            let excerpt = excerpt(response, &self.redact).await;
             return Err(Failure {
                 error: ToolError::Status {
                     tool: tool.to_owned(),
@@ -569,8 +569,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
-/// The start of an error body, shortened, for the model.
-async fn excerpt(mut response: Response) -> String {
+/// The start of an error body, shortened, for the model. The error also goes to logs and
+/// traces, so the `redact` fields are blanked first (before shortening: a cut body is no longer
+/// JSON whose fields can be found).
+async fn excerpt(mut response: Response, redact: &[String]) -> String {
     let mut body = Vec::new();
     while body.len() < ERROR_BODY_BYTES {
         match response.chunk().await {
@@ -578,7 +580,7 @@ async fn excerpt(mut response: Response) -> String {
             _ => break,
         }
     }
-    let text = String::from_utf8_lossy(&body);
+    let text = redacted(&String::from_utf8_lossy(&body), redact);
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         return "(no body)".to_owned();
