@@ -689,3 +689,85 @@ async fn an_error_body_is_redacted_before_it_is_quoted() {
     assert!(error.contains("card declined"), "{error}");
     assert!(!error.contains("4111111111111111"), "{error}");
 }
+
+#[tokio::test]
+async fn a_body_mapping_renames_and_nests_fields_after_static_body_merges() {
+    let fake = FakeServer::start().await;
+    fake.push(Reply::json(200, &json!({"ok": true})));
+    let mut config = http(fake.base_url());
+    config.static_body = Some(json!({"source": "agent"}));
+    config.body_mapping = Some("{id: order_id, meta: {from: source, qty: n}}".into());
+    call(
+        &manager(config),
+        json!({"order_id": "A-1", "n": 2, "dropped": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fake.request(0).await.json(),
+        json!({"id": "A-1", "meta": {"from": "agent", "qty": 2}})
+    );
+}
+
+#[tokio::test]
+async fn a_body_mapping_reshapes_a_gets_query_arguments() {
+    let fake = FakeServer::start().await;
+    fake.push(Reply::json(200, &json!({})));
+    let mut config = http(fake.base_url());
+    config.method = "GET".into();
+    config.body_mapping = Some("{q: term}".into());
+    call(&manager(config), json!({"term": "shoes", "other": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&fake.request(0).await),
+        [("q".to_owned(), "shoes".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_response_mapping_picks_a_field_from_a_nested_answer() {
+    let fake = FakeServer::start().await;
+    fake.push(Reply::json(
+        200,
+        &json!({"data": {"items": [{"id": "A-1", "status": "shipped"}, {"id": "B-2"}]}, "x": 1}),
+    ));
+    let mut config = http(fake.base_url());
+    config.response_mapping = Some("data.items[0].status".into());
+    let result = call(&manager(config), json!({})).await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&result).unwrap(),
+        json!("shipped")
+    );
+}
+
+#[tokio::test]
+async fn a_response_mapping_on_a_non_json_answer_is_a_tool_error() {
+    let fake = FakeServer::start().await;
+    fake.push(Reply::status(200, "plain text"));
+    let mut config = http(fake.base_url());
+    config.response_mapping = Some("a".into());
+    let error = call(&manager(config), json!({})).await.unwrap_err();
+    assert!(error.contains("not JSON"), "{error}");
+    assert!(error.contains("httpConfig.responseMapping"), "{error}");
+}
+
+#[test]
+fn a_bad_mapping_expression_is_refused_at_build_naming_the_field() {
+    for field in ["httpConfig.bodyMapping", "httpConfig.responseMapping"] {
+        let mut config = http("http://127.0.0.1:1".into());
+        if field.ends_with("bodyMapping") {
+            config.body_mapping = Some("{id: ".into());
+        } else {
+            config.response_mapping = Some("items[".into());
+        }
+        let error = ToolManager::new(&registry_with(
+            config,
+            json!({"type": "object"}),
+            Duration::from_secs(1),
+        ))
+        .unwrap_err();
+        assert_eq!(error.handler, "orders");
+        assert_eq!(error.field, field);
+    }
+}

@@ -135,8 +135,8 @@ pub(super) fn prompt_pack(spec: &PromptPackSpec) -> Vec<String> {
 const INERT_HANDLER_TYPES: &[HandlerTypeName] = &[HandlerTypeName::Mcp, HandlerTypeName::Openapi];
 
 /// The ToolRegistry fields set but not acted on: `status` (never read), every handler's
-/// `selector`, the http handlers' `bodyMapping` and `responseMapping`, and whole handlers of the
-/// [`INERT_HANDLER_TYPES`]. Shrink this as the runtime's tool executors land.
+/// `selector`, and whole handlers of the [`INERT_HANDLER_TYPES`]. Shrink this as the runtime's
+/// tool executors land.
 pub(super) fn tool_registry(registry: &ToolRegistry) -> Vec<String> {
     let mut fields = Vec::new();
     if registry.has_status() {
@@ -150,17 +150,6 @@ pub(super) fn tool_registry(registry: &ToolRegistry) -> Vec<String> {
         }
         if handler.selector.is_some() {
             fields.push(format!("{at}.selector"));
-        }
-        if let Some(http) = &handler.http_config {
-            let set = [
-                (http.body_mapping.is_some(), "bodyMapping"),
-                (http.response_mapping.is_some(), "responseMapping"),
-            ];
-            fields.extend(
-                set.iter()
-                    .filter(|(is_set, _)| *is_set)
-                    .map(|(_, name)| format!("{at}.httpConfig.{name}")),
-            );
         }
     }
     fields

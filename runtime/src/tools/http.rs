@@ -5,6 +5,11 @@
 //! path, those `queryParams` names go to the query string, those the `headerParams` templates
 //! name go to headers; each is then left out of the rest. What remains is the JSON (or form)
 //! body, merged with `staticBody`, or for GET, HEAD and DELETE the query string.
+//!
+//! `bodyMapping` and `responseMapping` are JMESPath expressions, compiled when the adapter is
+//! built. `bodyMapping` reshapes what remains of the arguments (after `staticBody` is merged)
+//! into the body, or for GET, HEAD and DELETE into the query's arguments (it must give an
+//! object there); `responseMapping` reshapes a JSON answer, whose result is the tool's result.
 
 use std::time::Duration;
 
@@ -65,6 +70,48 @@ struct Retry {
     respect_retry_after: bool,
 }
 
+/// A compiled JMESPath expression and its text (for errors and `Debug`).
+struct Mapping {
+    field: &'static str,
+    text: String,
+    expression: jmespath::Expression<'static>,
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({:?})", self.field, self.text)
+    }
+}
+
+impl Mapping {
+    /// `text` compiled, or a start-up error naming `field`.
+    fn compile(
+        field: &'static str,
+        text: Option<&String>,
+    ) -> Result<Option<Self>, (&'static str, String)> {
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let expression = jmespath::compile(text)
+            .map_err(|e| (field, format!("`{text}` is not a JMESPath expression: {e}")))?;
+        Ok(Some(Self {
+            field,
+            text: text.clone(),
+            expression,
+        }))
+    }
+
+    /// The expression applied to `value`; a failure says which mapping failed and why.
+    fn apply(&self, value: &Value) -> Result<Value, String> {
+        let result = self
+            .expression
+            .search(value)
+            .map_err(|e| format!("{} `{}` failed: {e}", self.field, self.text))?;
+        serde_json::to_value(&*result)
+            .map_err(|e| format!("{} `{}` failed: {e}", self.field, self.text))
+    }
+}
+
 /// One `http` handler.
 #[derive(Debug)]
 pub(crate) struct HttpAdapter {
@@ -84,6 +131,10 @@ pub(crate) struct HttpAdapter {
     auth: Option<Auth>,
     retry: Retry,
     max_response_bytes: usize,
+    /// `bodyMapping`, applied to the body (or the query's arguments) before sending.
+    body_mapping: Option<Mapping>,
+    /// `responseMapping`, applied to a JSON answer before it goes to the model.
+    response_mapping: Option<Mapping>,
 }
 
 /// How one attempt failed, for the retry loop.
@@ -150,6 +201,12 @@ impl HttpAdapter {
             .map(auth)
             .transpose()
             .map_err(|m| ("auth", m))?;
+        let body_mapping =
+            Mapping::compile("httpConfig.bodyMapping", config.body_mapping.as_ref())?;
+        let response_mapping = Mapping::compile(
+            "httpConfig.responseMapping",
+            config.response_mapping.as_ref(),
+        )?;
         let retry = config.retry.as_ref().map_or(
             Retry {
                 max_attempts: 1,
@@ -206,6 +263,8 @@ impl HttpAdapter {
             auth,
             retry,
             max_response_bytes: MAX_RESPONSE_BYTES,
+            body_mapping,
+            response_mapping,
         })
     }
 
@@ -260,20 +319,43 @@ impl HttpAdapter {
         query.extend(self.static_query.iter().cloned());
         let mut body = None;
         if matches!(self.method, Method::GET | Method::HEAD | Method::DELETE) {
+            // The mapping reshapes the arguments before they become the query; a query is
+            // name=value pairs, so the mapping has to give an object.
+            let args = match &self.body_mapping {
+                None => args,
+                Some(mapping) => match mapping.apply(&Value::Object(args)).map_err(failed)? {
+                    Value::Object(mapped) => mapped,
+                    other => {
+                        return Err(failed(format!(
+                            "{} `{}` gave {other}, not an object, for the query string",
+                            mapping.field, mapping.text
+                        )));
+                    }
+                },
+            };
             for (name, value) in &args {
                 push_query(&mut query, name, value);
             }
         } else {
             // The handler's own fields win: they are not the model's to change.
             args.extend(self.static_body.clone());
+            let mut value = Value::Object(args);
+            if let Some(mapping) = &self.body_mapping {
+                value = mapping.apply(&value).map_err(failed)?;
+            }
             body = Some(if self.form {
+                let Value::Object(fields) = &value else {
+                    return Err(failed(format!(
+                        "the form body must be an object, and the bodyMapping gave {value}"
+                    )));
+                };
                 let mut pairs = Vec::new();
-                for (name, value) in &args {
+                for (name, value) in fields {
                     push_query(&mut pairs, name, value);
                 }
                 form(&pairs).into_bytes()
             } else {
-                Value::Object(args).to_string().into_bytes()
+                value.to_string().into_bytes()
             });
         }
         if !query.is_empty() {
@@ -384,6 +466,24 @@ impl HttpAdapter {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// `text` through the `responseMapping`, if there is one: the answer must then be JSON.
+    fn map_response(&self, tool: &str, text: String) -> Result<String, ToolError> {
+        let Some(mapping) = &self.response_mapping else {
+            return Ok(text);
+        };
+        let failed = |reason: String| ToolError::Failed {
+            tool: tool.to_owned(),
+            reason,
+        };
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            failed(format!(
+                "the answer is not JSON ({e}), and the handler's {} needs JSON",
+                mapping.field
+            ))
+        })?;
+        Ok(mapping.apply(&value).map_err(failed)?.to_string())
+    }
+
     async fn run(&self, call: &ToolInvocation<'_>) -> Result<String, ToolError> {
         let request = self.request(call)?;
         let mut attempt = 1;
@@ -394,6 +494,7 @@ impl HttpAdapter {
             })?;
             match self.attempt(call.tool, this).await {
                 Ok(text) => {
+                    let text = self.map_response(call.tool, text)?;
                     tracing::debug!(
                         tool = call.tool,
                         call_id = call.call_id,
