@@ -1,11 +1,12 @@
 //! `omnia-gateway dev`: gateway and runtime in one process, joined by a real gRPC connection on
 //! loopback, with the mock provider standing in for any provider that has no credentials.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 
 use omnia_api::ResolvedConfig;
-use omnia_runtime::{Runtime, RuntimeOptions};
+use omnia_runtime::{HandlerReport, HandlerState, Runtime, RuntimeOptions};
 use tokio::net::TcpListener;
 
 use crate::app::{Gateway, GatewayOptions};
@@ -68,6 +69,12 @@ pub async fn run(
     };
     let runtime = Runtime::compile(&config, runtime_options).map_err(|e| e.to_string())?;
     runtime.connect().await.map_err(|e| e.to_string())?;
+    // Asked before the runtime moves into its server: what discovery found, for the banner.
+    let tool_reports: HashMap<String, Vec<HandlerReport>> = config
+        .agents
+        .iter()
+        .map(|a| (a.name.clone(), runtime.tool_report(&a.name)))
+        .collect();
     let runtime_listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot bind the in-process runtime: {e}"))?;
@@ -84,7 +91,7 @@ pub async fn run(
     let gateway = Gateway::bind(&config, options)
         .await
         .map_err(|e| e.to_string())?;
-    print_banner(&gateway, &config, &source);
+    print_banner(&gateway, &config, &source, &tool_reports);
     gateway.serve(shutdown).await;
 
     let _ = stop_runtime.send(());
@@ -95,7 +102,12 @@ pub async fn run(
     }
 }
 
-fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
+fn print_banner(
+    gateway: &Gateway,
+    config: &ResolvedConfig,
+    source: &str,
+    tools: &HashMap<String, Vec<HandlerReport>>,
+) {
     let facade = gateway.facade_addr();
     println!("omnia-gateway dev: serving {source}");
     println!(
@@ -124,7 +136,7 @@ fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
             "    curl -s {url} -H 'content-type: application/json' -d '{}'",
             body.replace('\'', "'\\''")
         );
-        print_tools(agent);
+        print_tools(agent, tools.get(&agent.name));
     }
     for agent in gateway.agent_names() {
         let url = format!("ws://{facade}/ws?agent={agent}");
@@ -133,36 +145,61 @@ fn print_banner(gateway: &Gateway, config: &ResolvedConfig, source: &str) {
         println!("    {url}");
         println!("    echo '{{\"type\":\"message\",\"content\":\"hello\"}}' | websocat -n '{url}'");
         if let Some(agent) = config.agents.iter().find(|a| a.name == agent) {
-            print_tools(agent);
+            print_tools(agent, tools.get(&agent.name));
         }
     }
     println!();
 }
 
-/// The agent's ToolRegistry tools and where each runs, until an operator reports them in the
-/// registry's status.
-fn print_tools(agent: &omnia_api::Agent) {
-    use omnia_api::HandlerKind;
+/// The agent's ToolRegistry handlers, where each runs and the tools it offers (discovered ones
+/// included), until an operator reports them in the registry's status.
+fn print_tools(agent: &omnia_api::Agent, reports: Option<&Vec<HandlerReport>>) {
+    use omnia_api::{HandlerKind, McpTransport};
     let Some(registry) = &agent.tools else {
         return;
     };
+    println!(
+        "    tools of ToolRegistry {}/{}:",
+        registry.namespace, registry.name
+    );
     for handler in &registry.handlers {
         let source = match &handler.kind {
             HandlerKind::Http(http) => format!("http {} {}", http.method, http.endpoint),
             HandlerKind::Grpc(grpc) => format!("grpc {}", grpc.endpoint),
             HandlerKind::Client(_) => "the WebSocket client".to_owned(),
-            HandlerKind::Mcp(_) => "mcp (not run by this build yet)".to_owned(),
-            HandlerKind::OpenApi(openapi) => {
-                format!("openapi {} (not run by this build yet)", openapi.spec_url)
+            HandlerKind::Mcp(mcp) => match mcp.transport {
+                McpTransport::Stdio => format!(
+                    "mcp stdio `{} {}`",
+                    mcp.command.as_deref().unwrap_or_default(),
+                    mcp.args.join(" ")
+                ),
+                McpTransport::Sse => {
+                    format!("mcp sse {}", mcp.endpoint.as_deref().unwrap_or_default())
+                }
+                McpTransport::StreamableHttp => format!(
+                    "mcp streamable-http {}",
+                    mcp.endpoint.as_deref().unwrap_or_default()
+                ),
+            },
+            HandlerKind::OpenApi(openapi) => format!("openapi {}", openapi.spec_url),
+        };
+        let report = reports.and_then(|r| r.iter().find(|r| r.handler == handler.name));
+        let tools = match report {
+            None => "not built".to_owned(),
+            Some(report) => {
+                let listed = if report.tools.is_empty() {
+                    "no tools".to_owned()
+                } else {
+                    report.tools.join(", ")
+                };
+                match &report.state {
+                    HandlerState::Ready if report.discovered => format!("discovered {listed}"),
+                    HandlerState::Ready => listed,
+                    HandlerState::Pending => "not discovered yet".to_owned(),
+                    HandlerState::Degraded(why) => format!("DEGRADED, {why}"),
+                }
             }
         };
-        let tool = handler
-            .tool
-            .as_ref()
-            .map_or("(its tools are discovered)", |t| t.name.as_str());
-        println!(
-            "    tool {tool}: handler `{}` of ToolRegistry {}/{}, {source}",
-            handler.name, registry.namespace, registry.name
-        );
+        println!("      handler `{}` ({source}): {tools}", handler.name);
     }
 }

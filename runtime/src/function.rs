@@ -44,7 +44,7 @@ pub(crate) struct Function {
     provider: Arc<dyn Provider>,
     meter: Meter,
     validators: Validators,
-    tools: Toolbox,
+    pub(crate) tools: Toolbox,
 }
 
 /// Why a function could not be compiled.

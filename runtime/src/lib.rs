@@ -49,7 +49,10 @@ use function::Function;
 pub use function::{CompileError, FunctionInfo};
 pub use health::MULTI_TURN_STREAM;
 pub use metrics::{CallLabels, CallUsage, Metrics, serve_metrics};
-pub use tools::{ClientTool, NoTools, ToolBuildError, ToolContext, ToolExecutor, ToolManager};
+pub use tools::{
+    ClientTool, HandlerReport, HandlerState, NoTools, ToolBuildError, ToolContext, ToolExecutor,
+    ToolManager,
+};
 
 /// Largest gRPC message either side accepts: inputs and outputs are bounded by the gateway's
 /// body limit, not by the transport.
@@ -256,7 +259,9 @@ impl Runtime {
     }
 
     /// Connects every context store that lives outside the process (Redis), so bad credentials
-    /// or an unreachable store stop start-up instead of the first turn.
+    /// or an unreachable store stop start-up instead of the first turn; then asks the tool
+    /// servers of every agent (MCP, OpenAPI, gRPC `ListTools`) what they offer. A tool server
+    /// that cannot be asked does not stop start-up: its handler is reported degraded.
     ///
     /// # Errors
     /// The first store that cannot be used, naming its agent and Secret.
@@ -273,7 +278,27 @@ impl Runtime {
                     })?;
             }
         }
+        let toolboxes = self
+            .inner
+            .by_name
+            .values()
+            .map(|f| &f.tools)
+            .chain(self.inner.conversations.values().map(|c| &c.tools));
+        futures_util::future::join_all(toolboxes.map(tools::Toolbox::discover)).await;
         Ok(())
+    }
+
+    /// The ToolRegistry handlers of agent `name` (function or agent mode), with their state
+    /// and tools; empty for an agent without a registry or one not served.
+    pub fn tool_report(&self, name: &str) -> Vec<HandlerReport> {
+        if let Some(function) = self.inner.by_name.get(name) {
+            return function.tools.report();
+        }
+        self.inner
+            .conversations
+            .get(name)
+            .map(|c| c.tools.report())
+            .unwrap_or_default()
     }
 
     /// The agent-mode agents served, in manifest order.

@@ -32,7 +32,7 @@ pub(crate) struct Conversation {
     templates: PromptTemplates,
     parameters: Parameters,
     provider: Arc<dyn Provider>,
-    tools: Toolbox,
+    pub(crate) tools: Toolbox,
     meter: Meter,
     validators: Validators,
     pub(crate) store: Arc<dyn ContextStore>,

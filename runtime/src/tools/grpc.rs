@@ -28,14 +28,11 @@ use tonic::{Code, Status};
 use super::identity::identity;
 use super::retry::{self, Backoff};
 use super::tls::{TlsConnector, tls_config};
-use super::{Adapter, ToolError, ToolInvocation};
+use super::{Adapter, FoundTool, ToolError, ToolInvocation};
 use crate::provider::ToolSpec;
 
 /// The largest `ToolResponse` (and `ListToolsResponse`) accepted.
 pub(crate) const MAX_RESULT_BYTES: usize = 10 * 1024 * 1024;
-
-/// How long discovery (`ListTools`) may take, all attempts together.
-const LIST_TOOLS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long connecting (TCP and TLS handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -208,10 +205,8 @@ impl GrpcAdapter {
     }
 
     /// The service's tools (`ListTools`), for discovery; `input_schema` parsed as JSON.
-    #[cfg_attr(not(test), allow(dead_code))] // discovery is not wired yet
-    pub(crate) async fn list_tools(&self) -> Result<Vec<ToolSpec>, ToolError> {
+    pub(crate) async fn list_tools(&self, deadline: Instant) -> Result<Vec<ToolSpec>, ToolError> {
         let started = Instant::now();
-        let deadline = started + LIST_TOOLS_TIMEOUT;
         let response = self
             .with_retries(
                 "ListTools",
@@ -423,6 +418,20 @@ impl Adapter for GrpcAdapter {
         call: &'a ToolInvocation<'a>,
     ) -> BoxFuture<'a, Result<String, ToolError>> {
         Box::pin(self.execute(call))
+    }
+
+    fn discover(&self, deadline: Instant) -> BoxFuture<'_, Result<Vec<FoundTool>, String>> {
+        Box::pin(async move {
+            let tools = self.list_tools(deadline).await.map_err(|e| e.to_string())?;
+            Ok(tools
+                .into_iter()
+                .map(|t| FoundTool {
+                    name: t.name,
+                    description: t.description,
+                    input_schema: t.parameters,
+                })
+                .collect())
+        })
     }
 }
 
@@ -719,7 +728,10 @@ mod tests {
     async fn list_tools_parses_the_schemas() {
         let addr = serve(Arc::new(Script::default())).await;
         let adapter = GrpcAdapter::new(&config(addr.to_string())).unwrap();
-        let tools = adapter.list_tools().await.unwrap();
+        let tools = adapter
+            .list_tools(Instant::now() + Duration::from_secs(30))
+            .await
+            .unwrap();
         assert_eq!(tools.len(), 2);
         assert_eq!(tools[0].name, "lookup");
         assert_eq!(tools[0].description, "Looks a customer up");

@@ -7,11 +7,11 @@
 //! reasons the model can read and act on.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use omnia_api::{HandlerKind, ToolHandler, ToolRegistry};
+use omnia_api::{HandlerKind, ToolRegistry};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -121,6 +121,49 @@ pub(crate) trait Adapter: Send + Sync + std::fmt::Debug {
     /// Runs one call: the result as text for the model (JSON stays JSON), or why it failed.
     fn call<'a>(&'a self, call: &'a ToolInvocation<'a>)
     -> BoxFuture<'a, Result<String, ToolError>>;
+
+    /// The tools the handler's server offers (MCP `tools/list`, an OpenAPI document's
+    /// operations, gRPC `ListTools`), for handlers whose tools the registry does not spell out;
+    /// asked once at start-up, to be answered by `deadline`. The error says why the server
+    /// could not be asked, for the handler's `Degraded` report.
+    fn discover(&self, _deadline: Instant) -> BoxFuture<'_, Result<Vec<FoundTool>, String>> {
+        Box::pin(async { Err("this handler type does not list its tools".to_owned()) })
+    }
+}
+
+/// A tool a handler's server describes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FoundTool {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments; checked before each call like a registry's own.
+    pub input_schema: Value,
+}
+
+/// One handler of an agent's ToolRegistry as the runtime found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerReport {
+    /// The ToolRegistry, `namespace/name`.
+    pub registry: String,
+    pub handler: String,
+    /// `http`, `grpc`, `mcp`, `openapi` or `client`.
+    pub kind: &'static str,
+    pub state: HandlerState,
+    /// The tools it offers the model, in the order found.
+    pub tools: Vec<String>,
+    /// Whether the tools were asked of its server rather than written in the registry.
+    pub discovered: bool,
+}
+
+/// Whether a handler's tools can be offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerState {
+    /// Its tools are offered (a registry's own tools are, from start-up).
+    Ready,
+    /// Its server has not been asked yet (the runtime was not connected).
+    Pending,
+    /// Its tools are not offered, for this reason; the other handlers work.
+    Degraded(String),
 }
 
 /// Why a ToolRegistry cannot be used; found at start-up.
@@ -243,13 +286,36 @@ impl std::fmt::Debug for Entry {
     }
 }
 
-/// The executor of an agent's ToolRegistry: its http and grpc (and, as their adapters land, mcp
-/// and openapi) tools run here; its client tools are described to the client.
+/// The executor of an agent's ToolRegistry: its http, grpc, mcp and openapi tools run here;
+/// its client tools are described to the client.
 #[derive(Debug)]
 pub struct ToolManager {
+    registry: String,
+    /// The tools the registry spells out.
     specs: Vec<ToolSpec>,
     tools: HashMap<String, Entry>,
     clients: HashMap<String, ClientTool>,
+    /// Handlers whose tools their servers list, asked by [`ToolExecutor::discover`].
+    pending: Vec<Pending>,
+    /// What discovery found; set once.
+    discovered: OnceLock<Discovered>,
+    reports: Mutex<Vec<HandlerReport>>,
+}
+
+/// A handler waiting to be asked for its tools.
+#[derive(Debug)]
+struct Pending {
+    handler: String,
+    kind: &'static str,
+    timeout: Duration,
+    adapter: Arc<dyn Adapter>,
+    breaker: Arc<Breaker>,
+}
+
+#[derive(Debug, Default)]
+struct Discovered {
+    specs: Vec<ToolSpec>,
+    tools: HashMap<String, Entry>,
 }
 
 impl ToolManager {
@@ -265,12 +331,17 @@ impl ToolManager {
         failures: u32,
         cool_down: Duration,
     ) -> Result<Self, ToolBuildError> {
+        let registry_name = format!("{}/{}", registry.namespace, registry.name);
         let mut manager = ToolManager {
+            registry: registry_name.clone(),
             specs: Vec::new(),
             tools: HashMap::new(),
             clients: HashMap::new(),
+            pending: Vec::new(),
+            discovered: OnceLock::new(),
+            reports: Mutex::new(Vec::new()),
         };
-        let registry_name = format!("{}/{}", registry.namespace, registry.name);
+        let mut reports = Vec::new();
         for handler in &registry.handlers {
             let error = |field: &str, message: String| ToolBuildError {
                 registry: registry_name.clone(),
@@ -278,58 +349,45 @@ impl ToolManager {
                 field: field.to_owned(),
                 message,
             };
-            let adapter: Option<Arc<dyn Adapter>> = match &handler.kind {
-                HandlerKind::Http(http) => Some(Arc::new(
-                    HttpAdapter::new(&handler.name, http).map_err(|(f, m)| error(f, m))?,
-                )),
-                HandlerKind::Grpc(grpc) => Some(Arc::new(
-                    GrpcAdapter::new(grpc).map_err(|(f, m)| error(f, m))?,
-                )),
-                HandlerKind::Client(_) => None,
+            let kind = kind_name(&handler.kind);
+            let report =
+                |state: HandlerState, tools: Vec<String>, discovered: bool| HandlerReport {
+                    registry: registry_name.clone(),
+                    handler: handler.name.clone(),
+                    kind,
+                    state,
+                    tools,
+                    discovered,
+                };
+            let adapter: Arc<dyn Adapter> = match &handler.kind {
+                HandlerKind::Http(http) => {
+                    Arc::new(HttpAdapter::new(&handler.name, http).map_err(|(f, m)| error(f, m))?)
+                }
+                HandlerKind::Grpc(grpc) => {
+                    Arc::new(GrpcAdapter::new(grpc).map_err(|(f, m)| error(f, m))?)
+                }
                 HandlerKind::Mcp(_) | HandlerKind::OpenApi(_) => {
                     // Their adapters come later; the other handlers still work meanwhile.
                     tracing::warn!(
                         registry = %registry_name,
                         handler = %handler.name,
-                        kind = kind_name(&handler.kind),
+                        kind,
                         "this build has no adapter for the handler's type: its tools are not \
                          offered"
                     );
+                    reports.push(report(
+                        HandlerState::Degraded("this build has no adapter for its type".into()),
+                        Vec::new(),
+                        true,
+                    ));
                     continue;
                 }
-            };
-            let Some(tool) = &handler.tool else {
-                return Err(error(
-                    "tool",
-                    "this handler type needs its tool defined (name, description, inputSchema)"
-                        .to_owned(),
-                ));
-            };
-            if manager.specs.iter().any(|s| s.name == tool.name) {
-                return Err(error(
-                    "tool.name",
-                    format!("another handler already defines the tool `{}`", tool.name),
-                ));
-            }
-            let validator = omnia_api::json_schema_validator(&tool.input_schema).map_err(|e| {
-                error(
-                    "tool.inputSchema",
-                    format!("the schema does not compile: {e}"),
-                )
-            })?;
-            manager.specs.push(ToolSpec {
-                name: tool.name.clone(),
-                description: tool.description.clone(),
-                parameters: tool.input_schema.clone(),
-            });
-            match (adapter, &handler.kind) {
-                (Some(adapter), _) => {
-                    manager.tools.insert(
-                        tool.name.clone(),
-                        entry(handler, validator, adapter, failures, cool_down),
-                    );
-                }
-                (None, HandlerKind::Client(client)) => {
+                HandlerKind::Client(client) => {
+                    let tool = handler
+                        .tool
+                        .as_ref()
+                        .ok_or_else(|| error("tool", NEEDS_TOOL.to_owned()))?;
+                    manager.define(tool).map_err(|(f, m)| error(f, m))?;
                     manager.clients.insert(
                         tool.name.clone(),
                         ClientTool {
@@ -337,11 +395,184 @@ impl ToolManager {
                             categories: client.categories.clone(),
                         },
                     );
+                    reports.push(report(HandlerState::Ready, vec![tool.name.clone()], false));
+                    continue;
                 }
-                (None, _) => {}
+            };
+            let breaker = Arc::new(Breaker::new(failures, cool_down));
+            // MCP and OpenAPI handlers always list their tools; a gRPC one does when the
+            // registry does not define its tool.
+            let tool = match (&handler.kind, &handler.tool) {
+                (HandlerKind::Mcp(_) | HandlerKind::OpenApi(_), _)
+                | (HandlerKind::Grpc(_), None) => {
+                    manager.pending.push(Pending {
+                        handler: handler.name.clone(),
+                        kind,
+                        timeout: handler.timeout,
+                        adapter,
+                        breaker,
+                    });
+                    reports.push(report(HandlerState::Pending, Vec::new(), true));
+                    continue;
+                }
+                (_, Some(tool)) => tool,
+                (_, None) => return Err(error("tool", NEEDS_TOOL.to_owned())),
+            };
+            let validator = manager.define(tool).map_err(|(f, m)| error(f, m))?;
+            manager.tools.insert(
+                tool.name.clone(),
+                Entry {
+                    handler: handler.name.clone(),
+                    validator,
+                    timeout: handler.timeout,
+                    adapter,
+                    breaker,
+                },
+            );
+            reports.push(report(HandlerState::Ready, vec![tool.name.clone()], false));
+        }
+        *manager.reports.get_mut() = reports;
+        Ok(manager)
+    }
+
+    /// Adds `tool` to those offered: its name must be new and its schema must compile.
+    fn define(
+        &mut self,
+        tool: &omnia_api::ToolDefinition,
+    ) -> Result<jsonschema::Validator, (&'static str, String)> {
+        if self.specs.iter().any(|s| s.name == tool.name) {
+            return Err((
+                "tool.name",
+                format!("another handler already defines the tool `{}`", tool.name),
+            ));
+        }
+        let validator = omnia_api::json_schema_validator(&tool.input_schema).map_err(|e| {
+            (
+                "tool.inputSchema",
+                format!("the schema does not compile: {e}"),
+            )
+        })?;
+        self.specs.push(ToolSpec {
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            parameters: tool.input_schema.clone(),
+        });
+        Ok(validator)
+    }
+
+    /// Asks each pending handler's server for its tools, all at once, each within its
+    /// handler's timeout; what they offer joins the registry's own tools. A tool whose name is
+    /// taken or not a name every provider accepts, or whose schema does not compile, is left
+    /// out and logged.
+    async fn discover_all(&self) {
+        if self.pending.is_empty() || self.discovered.get().is_some() {
+            return;
+        }
+        let answers = futures_util::future::join_all(self.pending.iter().map(|p| async move {
+            let deadline = Instant::now() + p.timeout;
+            let found = tokio::time::timeout_at(deadline, p.adapter.discover(deadline))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "its server did not list its tools within {} ms",
+                        p.timeout.as_millis()
+                    ))
+                });
+            (p, found)
+        }))
+        .await;
+        let mut discovered = Discovered::default();
+        let mut reports = self.reports.lock().clone();
+        for (pending, found) in answers {
+            let state;
+            let mut names = Vec::new();
+            match found {
+                Err(reason) => {
+                    tracing::warn!(
+                        registry = %self.registry,
+                        handler = %pending.handler,
+                        kind = pending.kind,
+                        %reason,
+                        "the handler's tools could not be discovered: they are not offered"
+                    );
+                    state = HandlerState::Degraded(reason);
+                }
+                Ok(found) => {
+                    for tool in found {
+                        match self.admit(&discovered, &tool) {
+                            Ok(validator) => {
+                                names.push(tool.name.clone());
+                                discovered.specs.push(ToolSpec {
+                                    name: tool.name.clone(),
+                                    description: tool.description,
+                                    parameters: tool.input_schema,
+                                });
+                                discovered.tools.insert(
+                                    tool.name,
+                                    Entry {
+                                        handler: pending.handler.clone(),
+                                        validator,
+                                        timeout: pending.timeout,
+                                        adapter: pending.adapter.clone(),
+                                        breaker: pending.breaker.clone(),
+                                    },
+                                );
+                            }
+                            Err(reason) => tracing::warn!(
+                                registry = %self.registry,
+                                handler = %pending.handler,
+                                tool = %tool.name,
+                                %reason,
+                                "a discovered tool is left out"
+                            ),
+                        }
+                    }
+                    tracing::info!(
+                        registry = %self.registry,
+                        handler = %pending.handler,
+                        tools = ?names,
+                        "discovered the handler's tools"
+                    );
+                    state = HandlerState::Ready;
+                }
+            }
+            if let Some(report) = reports.iter_mut().find(|r| r.handler == pending.handler) {
+                report.state = state;
+                report.tools = names;
             }
         }
-        Ok(manager)
+        if self.discovered.set(discovered).is_ok() {
+            *self.reports.lock() = reports;
+        }
+    }
+
+    /// `tool`'s validator, when it may join the tools offered.
+    fn admit(
+        &self,
+        discovered: &Discovered,
+        tool: &FoundTool,
+    ) -> Result<jsonschema::Validator, String> {
+        if !is_tool_name(&tool.name) {
+            return Err(
+                "its name is not 1 to 64 letters, digits, `_` or `-`, which every \
+                        provider accepts"
+                    .to_owned(),
+            );
+        }
+        if self.specs.iter().any(|s| s.name == tool.name)
+            || discovered.tools.contains_key(&tool.name)
+        {
+            return Err("another handler already offers a tool of that name".to_owned());
+        }
+        omnia_api::json_schema_validator(&tool.input_schema)
+            .map_err(|e| format!("its input schema does not compile: {e}"))
+    }
+
+    /// The tool `name`, of the registry or discovered.
+    fn entry(&self, name: &str) -> Option<&Entry> {
+        self.tools
+            .get(name)
+            .or_else(|| self.discovered.get()?.tools.get(name))
     }
 
     /// Runs one call: checks its arguments, asks its handler's breaker, and calls its adapter
@@ -352,7 +583,7 @@ impl ToolManager {
         context: ToolContext<'_>,
     ) -> Result<String, ToolError> {
         let tool = call.name.as_str();
-        let Some(entry) = self.tools.get(tool) else {
+        let Some(entry) = self.entry(tool) else {
             return Err(ToolError::Failed {
                 tool: tool.to_owned(),
                 reason: "no such server-side tool is configured".to_owned(),
@@ -429,22 +660,6 @@ impl ToolManager {
     }
 }
 
-fn entry(
-    handler: &ToolHandler,
-    validator: jsonschema::Validator,
-    adapter: Arc<dyn Adapter>,
-    failures: u32,
-    cool_down: Duration,
-) -> Entry {
-    Entry {
-        handler: handler.name.clone(),
-        validator,
-        timeout: handler.timeout,
-        adapter,
-        breaker: Arc::new(Breaker::new(failures, cool_down)),
-    }
-}
-
 /// The model's arguments as a JSON object; no arguments at all is an empty one.
 fn arguments(tool: &str, json: &str) -> Result<Value, ToolError> {
     if json.trim().is_empty() {
@@ -484,11 +699,23 @@ fn kind_name(kind: &HandlerKind) -> &'static str {
 
 impl ToolExecutor for ToolManager {
     fn tools(&self) -> Vec<ToolSpec> {
-        self.specs.clone()
+        let mut specs = self.specs.clone();
+        if let Some(discovered) = self.discovered.get() {
+            specs.extend(discovered.specs.iter().cloned());
+        }
+        specs
     }
 
     fn runs(&self, name: &str) -> bool {
-        self.tools.contains_key(name)
+        self.entry(name).is_some()
+    }
+
+    fn discover(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.discover_all())
+    }
+
+    fn report(&self) -> Vec<HandlerReport> {
+        self.reports.lock().clone()
     }
 
     fn client_tool(&self, name: &str) -> Option<ClientTool> {
@@ -502,6 +729,18 @@ impl ToolExecutor for ToolManager {
     ) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move { self.run(call, context).await.map_err(|e| e.to_string()) })
     }
+}
+
+/// What a handler without its tool defined is told.
+const NEEDS_TOOL: &str =
+    "this handler type needs its tool defined (name, description, inputSchema)";
+
+/// Whether `name` is a function name OpenAI, Anthropic and Gemini all accept.
+fn is_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
 /// The most of one schema violation's message the model reads.

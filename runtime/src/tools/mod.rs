@@ -10,7 +10,7 @@ mod manager;
 mod retry;
 mod tls;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -22,8 +22,8 @@ use crate::pack::ToolPolicy;
 use crate::provider::{ToolCallRequest, ToolChoice, ToolOutcome, ToolSpec};
 use crate::telemetry;
 
-pub(crate) use manager::{Adapter, ToolError, ToolInvocation};
-pub use manager::{ToolBuildError, ToolManager};
+pub(crate) use manager::{Adapter, FoundTool, ToolError, ToolInvocation};
+pub use manager::{HandlerReport, HandlerState, ToolBuildError, ToolManager};
 
 /// Total time the server-side tools of one turn may take (issue 15: "a per-turn budget (120 s)"),
 /// so a model calling slow tools round after round cannot hold a turn for ever. Client-side
@@ -67,6 +67,19 @@ pub trait ToolExecutor: std::fmt::Debug + Send + Sync + 'static {
     /// How to ask the client for `name`, when it is a client-side tool this executor knows.
     fn client_tool(&self, _name: &str) -> Option<ClientTool> {
         None
+    }
+
+    /// Asks the servers of the handlers that list their own tools (MCP, OpenAPI, gRPC without
+    /// a `tool`) what they offer. [`crate::Runtime::connect`] calls it once, before serving;
+    /// a server that cannot be asked leaves its handler degraded, not the runtime down.
+    fn discover(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// Each handler's state and the tools it offers, for `dev` and (later) the operator's
+    /// `status.discoveredTools`.
+    fn report(&self) -> Vec<HandlerReport> {
+        Vec::new()
     }
 
     /// Runs one call: its result as JSON text, or the error to tell the model.
@@ -154,7 +167,11 @@ impl TurnBudget {
 /// One agent's tools: what the model is offered, the policy, and the executor.
 #[derive(Clone)]
 pub(crate) struct Toolbox {
-    specs: Vec<ToolSpec>,
+    /// The pack's own tools.
+    pack: Vec<ToolSpec>,
+    /// The pack's and the executor's, merged once: after discovery, or at the first turn of a
+    /// runtime that was never connected.
+    specs: OnceLock<Vec<ToolSpec>>,
     policy: ToolPolicy,
     executor: Arc<dyn ToolExecutor>,
 }
@@ -162,29 +179,48 @@ pub(crate) struct Toolbox {
 impl Toolbox {
     /// The pack's tools and the executor's; a name both offer is the pack's definition.
     pub(crate) fn new(
-        mut specs: Vec<ToolSpec>,
+        pack: Vec<ToolSpec>,
         policy: ToolPolicy,
         executor: Arc<dyn ToolExecutor>,
     ) -> Self {
-        for tool in executor.tools() {
-            let blocked = policy.blocklist.contains(&tool.name);
-            if !blocked && !specs.iter().any(|s| s.name == tool.name) {
-                specs.push(tool);
-            }
-        }
         Toolbox {
-            specs,
+            pack,
+            specs: OnceLock::new(),
             policy,
             executor,
         }
+    }
+
+    /// Runs the executor's discovery, then fixes the set of tools offered.
+    pub(crate) async fn discover(&self) {
+        self.executor.discover().await;
+        self.specs();
+    }
+
+    /// Each handler's state and tools.
+    pub(crate) fn report(&self) -> Vec<HandlerReport> {
+        self.executor.report()
+    }
+
+    fn specs(&self) -> &[ToolSpec] {
+        self.specs.get_or_init(|| {
+            let mut specs = self.pack.clone();
+            for tool in self.executor.tools() {
+                let blocked = self.policy.blocklist.contains(&tool.name);
+                if !blocked && !specs.iter().any(|s| s.name == tool.name) {
+                    specs.push(tool);
+                }
+            }
+            specs
+        })
     }
 
     /// The tools offered in round `round` (0-based) of a turn, and whether one must be called.
     pub(crate) fn offered(&self, round: u32) -> (&[ToolSpec], ToolChoice) {
         match self.policy.choice {
             ToolChoice::None => (&[], ToolChoice::None),
-            ToolChoice::Required if round == 0 => (&self.specs, ToolChoice::Required),
-            _ => (&self.specs, ToolChoice::Auto),
+            ToolChoice::Required if round == 0 => (self.specs(), ToolChoice::Required),
+            _ => (self.specs(), ToolChoice::Auto),
         }
     }
 
