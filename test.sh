@@ -20,6 +20,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The MCP and OpenAPI tool tests run real servers: the MCP Python SDK's and a FastAPI app, from
+# a virtualenv kept outside the clone (made once per machine; the versions are pinned).
+export OMNIA_PYENV="${OMNIA_PYENV:-$HOME/.cache/omnia-rs/pyenv}"
+PY_PINS=(mcp==2.3.0 fastapi==0.165.0 uvicorn==0.54.0)
+if ! "$OMNIA_PYENV/bin/python" -c 'import mcp.server.mcpserver, fastapi, uvicorn' 2>/dev/null; then
+  echo "test.sh: creating the Python test servers' virtualenv in $OMNIA_PYENV" >&2
+  python3 -m venv "$OMNIA_PYENV"
+  "$OMNIA_PYENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
+fi
+
 # The side-by-side comparison's and the agent numbers' smoke runs (seconds, debug binaries):
 # prove loadtest/compare and loadtest/agents still work; they measure nothing.
 if [ $# -eq 0 ]; then
