@@ -126,7 +126,7 @@ impl Function {
             tools: Toolbox::new(
                 pack.prompt.tools.clone(),
                 pack.prompt.tool_policy.clone(),
-                tools::executor_for(agent, &options.tool_executor)?,
+                tools::executor_for(agent, options)?,
             ),
         })
     }

@@ -50,8 +50,8 @@ pub use function::{CompileError, FunctionInfo};
 pub use health::MULTI_TURN_STREAM;
 pub use metrics::{CallLabels, CallUsage, Metrics, serve_metrics};
 pub use tools::{
-    ClientTool, HandlerReport, HandlerState, NoTools, ToolBuildError, ToolContext, ToolExecutor,
-    ToolManager,
+    BreakerSettings, ClientTool, HandlerReport, HandlerState, NoTools, ToolBuildError, ToolContext,
+    ToolExecutor, ToolManager,
 };
 
 /// Largest gRPC message either side accepts: inputs and outputs are bounded by the gateway's
@@ -91,13 +91,19 @@ pub struct RuntimeOptions {
     /// (`omnia_runtime_info`). Serve it with [`serve_metrics`].
     pub metrics: Metrics,
     /// Runs the server-side tools models ask for; calls to tools it does not run go to the
-    /// client (agent mode). [`NoTools`] runs none.
+    /// client (agent mode). [`NoTools`] runs none. An agent with a ToolRegistry uses a
+    /// [`ToolManager`] of it instead.
     pub tool_executor: Arc<dyn ToolExecutor>,
+    /// The circuit breaker of each ToolRegistry handler: how many consecutive failures open
+    /// it and how long it then refuses calls. An embedder tunes it here (tests shorten the
+    /// cool-down); the binaries keep the default of 5 failures and 30 s.
+    pub tool_breaker: BreakerSettings,
 }
 
 impl Default for RuntimeOptions {
     /// Not dev mode, no streaming pause, 1,000 messages of 256 KiB kept per session, 256 MiB of
-    /// histories per in-memory store, metrics of its own.
+    /// histories per in-memory store, metrics of its own, no server-side tools but a
+    /// ToolRegistry's, and the breaker's 5 failures and 30 s cool-down.
     fn default() -> Self {
         Self {
             dev: false,
@@ -106,6 +112,7 @@ impl Default for RuntimeOptions {
             context_memory_bytes: 256 * 1024 * 1024,
             metrics: Metrics::new(),
             tool_executor: Arc::new(NoTools),
+            tool_breaker: BreakerSettings::default(),
         }
     }
 }

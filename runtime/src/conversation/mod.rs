@@ -97,7 +97,7 @@ impl Conversation {
         let tools = Toolbox::new(
             pack.prompt.tools.clone(),
             pack.prompt.tool_policy.clone(),
-            tools::executor_for(agent, &options.tool_executor)?,
+            tools::executor_for(agent, options)?,
         );
         Ok(Self {
             info: ConversationInfo {

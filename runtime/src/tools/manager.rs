@@ -484,9 +484,8 @@ impl ToolManager {
         let mut discovered = Discovered::default();
         let mut reports = self.reports.lock().clone();
         for (pending, found) in answers {
-            let state;
             let mut names = Vec::new();
-            match found {
+            let state = match found {
                 Err(reason) => {
                     tracing::warn!(
                         registry = %self.registry,
@@ -495,7 +494,7 @@ impl ToolManager {
                         %reason,
                         "the handler's tools could not be discovered: they are not offered"
                     );
-                    state = HandlerState::Degraded(reason);
+                    HandlerState::Degraded(reason)
                 }
                 Ok(found) => {
                     for tool in found {
@@ -533,9 +532,9 @@ impl ToolManager {
                         tools = ?names,
                         "discovered the handler's tools"
                     );
-                    state = HandlerState::Ready;
+                    HandlerState::Ready
                 }
-            }
+            };
             if let Some(report) = reports.iter_mut().find(|r| r.handler == pending.handler) {
                 report.state = state;
                 report.tools = names;

@@ -135,15 +135,44 @@ pub(crate) enum Limit {
     Calls(u32),
 }
 
-/// The executor of `agent`: a [`ToolManager`] of its resolved ToolRegistry when it has one,
-/// else `fallback` (the runtime's `options.tool_executor`).
+/// When the circuit breaker of a ToolRegistry handler opens and for how long: after `failures`
+/// consecutive failing calls (5xx, timeouts, unreachable; not a model's bad arguments) its
+/// calls are refused without reaching the service for `cool_down`, then one probe call may
+/// try it, and a success closes the circuit. Each handler has its own breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the circuit; 0 counts as 1.
+    pub failures: u32,
+    /// How long an open circuit refuses calls before a probe.
+    pub cool_down: Duration,
+}
+
+impl Default for BreakerSettings {
+    /// 5 failures, 30 s.
+    fn default() -> Self {
+        Self {
+            failures: manager::BREAKER_FAILURES,
+            cool_down: manager::BREAKER_COOL_DOWN,
+        }
+    }
+}
+
+/// The executor of `agent`: a [`ToolManager`] of its resolved ToolRegistry, with the breaker
+/// of `options.tool_breaker`, when it has one; else the runtime's `options.tool_executor`.
 pub(crate) fn executor_for(
     agent: &omnia_api::Agent,
-    fallback: &Arc<dyn ToolExecutor>,
+    options: &crate::RuntimeOptions,
 ) -> Result<Arc<dyn ToolExecutor>, ToolBuildError> {
     match &agent.tools {
-        Some(registry) => Ok(Arc::new(ToolManager::new(registry)?)),
-        None => Ok(fallback.clone()),
+        Some(registry) => {
+            let breaker = options.tool_breaker;
+            Ok(Arc::new(ToolManager::with_breaker(
+                registry,
+                breaker.failures,
+                breaker.cool_down,
+            )?))
+        }
+        None => Ok(options.tool_executor.clone()),
     }
 }
 
