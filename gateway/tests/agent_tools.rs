@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `examples/tools-agent` end to end: a WebSocket turn through the gateway and the runtime, whose
 //! mock model calls a ToolRegistry HTTP tool served by a real local service (Python's built-in
-//! HTTP server over the example's `service/` folder) and a client-side tool the test answers.
+//! HTTP server over the example's `service/` folder), an MCP tool of the example's stdio server,
+//! and a client-side tool the test answers.
 
 mod support;
 
@@ -24,6 +25,14 @@ fn example(port: u16) -> String {
     ]
     .join("\n---\n")
     .replace("http://127.0.0.1:8099", &format!("http://127.0.0.1:{port}"))
+    // The MCP server's path is relative to the repository's root, where `dev` runs.
+    .replace(
+        "examples/tools-agent/stock_mcp.py",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/tools-agent/stock_mcp.py"
+        ),
+    )
 }
 
 /// `python3 -m http.server` over the example's service folder, stopped on drop.
@@ -84,7 +93,7 @@ async fn until(client: &mut Client, kind: &str) -> Value {
 }
 
 #[tokio::test]
-async fn the_tools_example_runs_an_http_tool_and_a_client_tool() {
+async fn the_tools_example_runs_an_http_tool_an_mcp_tool_and_a_client_tool() {
     let port = free_port();
     let _service = file_server(port);
     let yaml = example(port);
@@ -107,6 +116,16 @@ async fn the_tools_example_runs_an_http_tool_and_a_client_tool() {
         serde_json::from_str::<Value>(returned).unwrap(),
         json!({"order_id": "A-1001", "status": "shipped", "carrier": "ACME Post",
                "eta": "2026-12-04"})
+    );
+
+    // check_stock is discovered from the example's MCP server, which the runtime started.
+    client
+        .send_text(r#"{"type":"message","content":"is the kettle in stock?"}"#)
+        .await;
+    let done = until(&mut client, "done").await;
+    assert_eq!(
+        done["content"],
+        r#"The check_stock tool returned {"item": "kettle", "in_stock": 12}."#
     );
 
     // get_location is the client's, with the registry's consent prompt.

@@ -132,7 +132,7 @@ pub(super) fn prompt_pack(spec: &PromptPackSpec) -> Vec<String> {
 }
 
 /// Handler types the runtime does not run yet: each such handler is listed whole.
-const INERT_HANDLER_TYPES: &[HandlerTypeName] = &[HandlerTypeName::Mcp, HandlerTypeName::Openapi];
+const INERT_HANDLER_TYPES: &[HandlerTypeName] = &[HandlerTypeName::Openapi];
 
 /// The ToolRegistry fields set but not acted on: `status` (never read), every handler's
 /// `selector`, and whole handlers of the [`INERT_HANDLER_TYPES`]. Shrink this as the runtime's

@@ -427,6 +427,11 @@ fn advertise_gzip(mut request: Request<tonic::body::Body>) -> Request<tonic::bod
 pub async fn real_runtime(config: &ResolvedConfig) -> SocketAddr {
     let runtime = omnia_runtime::Runtime::compile(config, omnia_runtime::RuntimeOptions::default())
         .unwrap_or_else(|e| panic!("the runtime does not compile the test manifests: {e}"));
+    // As the binaries do: stores checked, tool servers asked for their tools.
+    runtime
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("the runtime does not connect: {e}"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(omnia_runtime::serve(

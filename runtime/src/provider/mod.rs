@@ -17,7 +17,8 @@ mod mock_chat;
 mod openai;
 mod price;
 mod remote;
-mod sse;
+// Also the legacy MCP SSE transport's decoder (tools/mcp/sse.rs).
+pub(crate) mod sse;
 mod synth;
 mod traced;
 

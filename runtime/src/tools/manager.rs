@@ -366,8 +366,12 @@ impl ToolManager {
                 HandlerKind::Grpc(grpc) => {
                     Arc::new(GrpcAdapter::new(grpc).map_err(|(f, m)| error(f, m))?)
                 }
-                HandlerKind::Mcp(_) | HandlerKind::OpenApi(_) => {
-                    // Their adapters come later; the other handlers still work meanwhile.
+                HandlerKind::Mcp(mcp) => Arc::new(
+                    super::mcp::McpAdapter::new(&handler.name, mcp)
+                        .map_err(|(f, m)| error(f, m))?,
+                ),
+                HandlerKind::OpenApi(_) => {
+                    // Its adapter comes later; the other handlers still work meanwhile.
                     tracing::warn!(
                         registry = %registry_name,
                         handler = %handler.name,

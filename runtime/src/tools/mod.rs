@@ -7,6 +7,7 @@ mod grpc;
 mod http;
 mod identity;
 mod manager;
+mod mcp;
 mod retry;
 mod tls;
 
