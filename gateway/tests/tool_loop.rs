@@ -19,11 +19,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use omnia_fakes::{FakeServer, Reply};
-use omnia_runtime::{BreakerSettings, Runtime, RuntimeOptions};
+use omnia_runtime::{BreakerSettings, RuntimeOptions};
 use serde_json::{Value, json};
 use support::ws::Client;
 use support::*;
-use tokio::net::TcpListener;
 
 const AGENT: &str = "stock-agent";
 
@@ -127,16 +126,7 @@ async fn runtime(yaml: &str, breaker: BreakerSettings) -> SocketAddr {
         tool_breaker: breaker,
         ..RuntimeOptions::default()
     };
-    let runtime = Runtime::compile(&load(yaml), options)
-        .unwrap_or_else(|e| panic!("the runtime does not compile the test manifests: {e}"));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(omnia_runtime::serve(
-        runtime,
-        listener,
-        std::future::pending(),
-    ));
-    addr
+    real_runtime_with(&load(yaml), options).await
 }
 
 /// A gateway in front of a runtime for `yaml`, and a WebSocket to the agent, past `connected`.

@@ -425,7 +425,15 @@ fn advertise_gzip(mut request: Request<tonic::body::Body>) -> Request<tonic::bod
 
 /// The real runtime (`omnia_runtime`), compiled from `config` and served on `127.0.0.1:0`.
 pub async fn real_runtime(config: &ResolvedConfig) -> SocketAddr {
-    let runtime = omnia_runtime::Runtime::compile(config, omnia_runtime::RuntimeOptions::default())
+    real_runtime_with(config, omnia_runtime::RuntimeOptions::default()).await
+}
+
+/// [`real_runtime`] with `options` (a test's breaker settings, ...).
+pub async fn real_runtime_with(
+    config: &ResolvedConfig,
+    options: omnia_runtime::RuntimeOptions,
+) -> SocketAddr {
+    let runtime = omnia_runtime::Runtime::compile(config, options)
         .unwrap_or_else(|e| panic!("the runtime does not compile the test manifests: {e}"));
     // As the binaries do: stores checked, tool servers asked for their tools.
     runtime
