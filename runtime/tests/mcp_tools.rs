@@ -7,10 +7,11 @@
 //! The server runs in the virtualenv `./test.sh` creates (`$OMNIA_PYENV`, by default
 //! `~/.cache/omnia-rs/pyenv`); without it these tests fail, saying how to make it.
 
+mod python;
+
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use omnia_api::{HandlerKind, McpTool, McpTransport, ToolHandler, ToolRegistry};
@@ -18,90 +19,26 @@ use omnia_runtime::provider::ToolCallRequest;
 use omnia_runtime::{HandlerState, ToolContext, ToolExecutor, ToolManager};
 use serde_json::{Value, json};
 
-/// How long a server may take to start before a test fails instead of hanging.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The virtualenv's Python; panics, saying how to make it, when it is missing.
-fn python() -> PathBuf {
-    let env = std::env::var_os("OMNIA_PYENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/omnia-rs/pyenv")
-        });
-    let python = env.join("bin/python");
-    assert!(
-        python.exists(),
-        "the MCP tests need the Python virtualenv with mcp==2.3.0 at {} ($OMNIA_PYENV): run \
-         ./test.sh, which creates it, or `python3 -m venv {0} && {0}/bin/pip install \
-         mcp==2.3.0`",
-        env.display()
-    );
-    python
-}
+use self::python::{PATIENCE, Server, free_port, python};
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/mcp_server.py")
-}
-
-/// A loopback port nothing listened on a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    python::script("mcp_server.py")
 }
 
 /// `mcp_server.py <transport> <port>`, killed when dropped.
-struct HttpServer {
-    child: Child,
-    port: u16,
-}
+struct HttpServer;
 
 impl HttpServer {
-    fn start(transport: &str, port: u16) -> HttpServer {
-        let child = Command::new(python())
-            .arg(script())
-            .arg(transport)
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start the Python MCP server");
-        let mut server = HttpServer { child, port };
-        let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("the MCP server ({transport} on {port}) exited: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the MCP server ({transport} on {port}) did not listen within {PATIENCE:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn stop(mut self) {
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.kill();
+    fn start(transport: &str, port: u16) -> Server {
+        Server::start(
+            [
+                script().into_os_string(),
+                transport.into(),
+                port.to_string().into(),
+            ],
+            &[],
+            port,
+        )
     }
 }
 

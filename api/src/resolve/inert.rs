@@ -5,7 +5,6 @@
 
 use crate::index::Origin;
 use crate::manifest::agent_runtime::FacadeSpec;
-use crate::manifest::tool_registry::HandlerTypeName;
 use crate::manifest::{AgentRuntimeSpec, PromptPackSpec, ProviderSpec, ToolRegistry};
 use crate::resolved::Notice;
 
@@ -131,25 +130,16 @@ pub(super) fn prompt_pack(spec: &PromptPackSpec) -> Vec<String> {
     .collect()
 }
 
-/// Handler types the runtime does not run yet: each such handler is listed whole.
-const INERT_HANDLER_TYPES: &[HandlerTypeName] = &[HandlerTypeName::Openapi];
-
-/// The ToolRegistry fields set but not acted on: `status` (never read), every handler's
-/// `selector`, and whole handlers of the [`INERT_HANDLER_TYPES`]. Shrink this as the runtime's
-/// tool executors land.
+/// The ToolRegistry fields set but not acted on: `status` (never read) and every handler's
+/// `selector` (Service discovery of the endpoint).
 pub(super) fn tool_registry(registry: &ToolRegistry) -> Vec<String> {
     let mut fields = Vec::new();
     if registry.has_status() {
         fields.push("status".to_owned());
     }
     for (i, handler) in registry.spec.handlers.iter().enumerate() {
-        let at = format!("spec.handlers[{i}]");
-        if INERT_HANDLER_TYPES.contains(&handler.kind) {
-            fields.push(format!("{at} (type {})", handler.kind.as_str()));
-            continue;
-        }
         if handler.selector.is_some() {
-            fields.push(format!("{at}.selector"));
+            fields.push(format!("spec.handlers[{i}].selector"));
         }
     }
     fields

@@ -14,16 +14,17 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use omnia_api::{HttpTool, ToolAuth};
+use omnia_api::{HttpRetryPolicy, HttpTool, ToolAuth};
 use reqwest::header::{
     CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
-use reqwest::{Method, Request, Response, StatusCode, Url};
+use reqwest::{Method, Request, RequestBuilder, Response, StatusCode, Url};
 use serde_json::{Map, Value};
 
 use super::identity::identity;
 use super::manager::{Adapter, ToolError, ToolInvocation};
 use super::retry::{self, Backoff};
+use tokio::time::Instant;
 
 /// Connecting (TCP + TLS) to a tool's service takes at most this long; the call's own deadline
 /// may cut it shorter.
@@ -115,7 +116,7 @@ impl Mapping {
 /// One `http` handler.
 #[derive(Debug)]
 pub(crate) struct HttpAdapter {
-    client: reqwest::Client,
+    sender: Sender,
     endpoint: String,
     method: Method,
     /// `headers` and `Content-Type`.
@@ -127,14 +128,22 @@ pub(crate) struct HttpAdapter {
     static_query: Vec<(String, String)>,
     static_body: Map<String, Value>,
     url_template: Option<String>,
-    redact: Vec<String>,
-    auth: Option<Auth>,
-    retry: Retry,
-    max_response_bytes: usize,
     /// `bodyMapping`, applied to the body (or the query's arguments) before sending.
     body_mapping: Option<Mapping>,
     /// `responseMapping`, applied to a JSON answer before it goes to the model.
     response_mapping: Option<Mapping>,
+}
+
+/// What every HTTP-based handler (`http`, `openapi`) sends its requests through: one pooled
+/// client, the handler's auth, its `retryPolicy`, the response size limit and the `redact`
+/// fields kept out of logs.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    client: reqwest::Client,
+    auth: Option<Auth>,
+    retry: Retry,
+    redact: Vec<String>,
+    max_response_bytes: usize,
 }
 
 /// How one attempt failed, for the retry loop.
@@ -195,53 +204,20 @@ impl HttpAdapter {
                 return Err(("httpConfig.staticBody", "must be a JSON object".to_owned()));
             }
         };
-        let auth = config
-            .auth
-            .as_ref()
-            .map(auth)
-            .transpose()
-            .map_err(|m| ("auth", m))?;
         let body_mapping =
             Mapping::compile("httpConfig.bodyMapping", config.body_mapping.as_ref())?;
         let response_mapping = Mapping::compile(
             "httpConfig.responseMapping",
             config.response_mapping.as_ref(),
         )?;
-        let retry = config.retry.as_ref().map_or(
-            Retry {
-                max_attempts: 1,
-                backoff: Backoff::NONE,
-                retry_on: Vec::new(),
-                on_network_error: false,
-                respect_retry_after: false,
-            },
-            |r| Retry {
-                max_attempts: r.max_attempts.max(1),
-                backoff: Backoff::new(r.initial_backoff, r.backoff_multiplier, r.max_backoff),
-                retry_on: r.retry_on.clone(),
-                on_network_error: r.retry_on_network_error,
-                respect_retry_after: r.respect_retry_after,
-            },
-        );
-        // reqwest is built without a TLS provider and panics building a client without one;
-        // the runtime installs ring at start-up, tests may not have.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            // Redirects are not followed: reqwest strips only `Authorization` on a cross-host
-            // hop, and an API-key header or a header parameter must not go to another host. A
-            // 3xx is the tool's answer.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                (
-                    "httpConfig",
-                    format!("cannot build handler `{handler}`'s HTTP client: {e}"),
-                )
-            })?;
+        let sender = Sender::new(
+            handler,
+            config.auth.as_ref(),
+            config.retry.as_ref(),
+            config.redact.clone(),
+        )?;
         Ok(Self {
-            client,
+            sender,
             endpoint: config.endpoint.clone(),
             method,
             headers,
@@ -259,10 +235,6 @@ impl HttpAdapter {
                 .collect(),
             static_body,
             url_template: config.url_template.clone(),
-            redact: config.redact.clone(),
-            auth,
-            retry,
-            max_response_bytes: MAX_RESPONSE_BYTES,
             body_mapping,
             response_mapping,
         })
@@ -297,19 +269,7 @@ impl HttpAdapter {
             })?;
             headers.insert(name.clone(), value);
         }
-        for (name, value) in identity(call) {
-            // Ids are ASCII in practice; one that is not is left out rather than failing the call.
-            match HeaderValue::try_from(value) {
-                Ok(value) => {
-                    headers.insert(HeaderName::from_static(name), value);
-                }
-                Err(_) => tracing::debug!(
-                    header = name,
-                    value,
-                    "identity value left out: not valid in a header"
-                ),
-            }
-        }
+        identity_headers(&mut headers, call);
         let mut query: Vec<(String, String)> = Vec::new();
         for name in &self.query_params {
             if let Some(value) = args.remove(name) {
@@ -362,16 +322,9 @@ impl HttpAdapter {
             url.query_pairs_mut().extend_pairs(query);
         }
         let mut builder = self
-            .client
+            .sender
             .request(self.method.clone(), url)
             .headers(headers);
-        builder = match &self.auth {
-            Some(Auth::Header(name, value)) => builder.header(name, value),
-            Some(Auth::Basic { user, password }) => {
-                builder.basic_auth(user, Some(password.expose()))
-            }
-            None => builder,
-        };
         if let Some(body) = body {
             builder = builder.body(body);
         }
@@ -381,6 +334,128 @@ impl HttpAdapter {
                 chain(&e.without_url())
             ))
         })
+    }
+
+    /// `text` through the `responseMapping`, if there is one: the answer must then be JSON.
+    fn map_response(&self, tool: &str, text: String) -> Result<String, ToolError> {
+        let Some(mapping) = &self.response_mapping else {
+            return Ok(text);
+        };
+        let failed = |reason: String| ToolError::Failed {
+            tool: tool.to_owned(),
+            reason,
+        };
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            failed(format!(
+                "the answer is not JSON ({e}), and the handler's {} needs JSON",
+                mapping.field
+            ))
+        })?;
+        Ok(mapping.apply(&value).map_err(failed)?.to_string())
+    }
+
+    async fn run(&self, call: &ToolInvocation<'_>) -> Result<String, ToolError> {
+        let request = self.request(call)?;
+        let text = self.sender.send(call, request).await?;
+        let text = self.map_response(call.tool, text)?;
+        self.sender.answered(call, &text);
+        Ok(text)
+    }
+}
+
+impl Sender {
+    /// The sender of handler `handler`: `auth` ready to send, `retry` or one attempt.
+    pub(crate) fn new(
+        handler: &str,
+        auth_config: Option<&ToolAuth>,
+        retry: Option<&HttpRetryPolicy>,
+        redact: Vec<String>,
+    ) -> Result<Self, (&'static str, String)> {
+        let auth = auth_config.map(auth).transpose().map_err(|m| ("auth", m))?;
+        let retry = retry.map_or(
+            Retry {
+                max_attempts: 1,
+                backoff: Backoff::NONE,
+                retry_on: Vec::new(),
+                on_network_error: false,
+                respect_retry_after: false,
+            },
+            |r| Retry {
+                max_attempts: r.max_attempts.max(1),
+                backoff: Backoff::new(r.initial_backoff, r.backoff_multiplier, r.max_backoff),
+                retry_on: r.retry_on.clone(),
+                on_network_error: r.retry_on_network_error,
+                respect_retry_after: r.respect_retry_after,
+            },
+        );
+        // reqwest is built without a TLS provider and panics building a client without one;
+        // the runtime installs ring at start-up, tests may not have.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            // Redirects are not followed: reqwest strips only `Authorization` on a cross-host
+            // hop, and an API-key header or a header parameter must not go to another host. A
+            // 3xx is the tool's answer.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                (
+                    "httpConfig",
+                    format!("cannot build handler `{handler}`'s HTTP client: {e}"),
+                )
+            })?;
+        Ok(Self {
+            client,
+            auth,
+            retry,
+            redact,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+        })
+    }
+
+    /// A request to `url` with the handler's auth.
+    pub(crate) fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let builder = self.client.request(method, url);
+        match &self.auth {
+            Some(Auth::Header(name, value)) => builder.header(name, value),
+            Some(Auth::Basic { user, password }) => {
+                builder.basic_auth(user, Some(password.expose()))
+            }
+            None => builder,
+        }
+    }
+
+    /// Logs a call's result, `redact` fields blanked.
+    pub(crate) fn answered(&self, call: &ToolInvocation<'_>, text: &str) {
+        tracing::debug!(
+            tool = call.tool,
+            call_id = call.call_id,
+            result = %redacted(text, &self.redact),
+            "tool answered"
+        );
+    }
+
+    /// The text at `url` (an OpenAPI document), fetched once with the handler's auth, within
+    /// `deadline` and the response size limit; an error says what went wrong.
+    pub(crate) async fn fetch(&self, url: Url, deadline: Instant) -> Result<String, String> {
+        let request = self
+            .request(Method::GET, url)
+            .build()
+            .map_err(|e| format!("cannot build the request: {}", chain(&e.without_url())))?;
+        let attempt = tokio::time::timeout_at(deadline, self.attempt("", request));
+        match attempt.await {
+            Err(_) => Err("no answer in time".to_owned()),
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(failure)) => Err(match failure.error {
+                ToolError::Status {
+                    status, excerpt, ..
+                } => format!("HTTP {status}: {excerpt}"),
+                ToolError::Unreachable { reason, .. } => reason,
+                ToolError::TooLarge { limit, .. } => format!("larger than {limit} bytes"),
+                other => other.to_string(),
+            }),
+        }
     }
 
     /// One attempt.
@@ -466,26 +541,13 @@ impl HttpAdapter {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
-    /// `text` through the `responseMapping`, if there is one: the answer must then be JSON.
-    fn map_response(&self, tool: &str, text: String) -> Result<String, ToolError> {
-        let Some(mapping) = &self.response_mapping else {
-            return Ok(text);
-        };
-        let failed = |reason: String| ToolError::Failed {
-            tool: tool.to_owned(),
-            reason,
-        };
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            failed(format!(
-                "the answer is not JSON ({e}), and the handler's {} needs JSON",
-                mapping.field
-            ))
-        })?;
-        Ok(mapping.apply(&value).map_err(failed)?.to_string())
-    }
-
-    async fn run(&self, call: &ToolInvocation<'_>) -> Result<String, ToolError> {
-        let request = self.request(call)?;
+    /// `request` sent, and sent again as `retryPolicy` allows: the 2xx answer's text, or the
+    /// last failure.
+    pub(crate) async fn send(
+        &self,
+        call: &ToolInvocation<'_>,
+        request: Request,
+    ) -> Result<String, ToolError> {
         let mut attempt = 1;
         loop {
             let this = request.try_clone().ok_or_else(|| ToolError::Failed {
@@ -494,14 +556,7 @@ impl HttpAdapter {
             })?;
             match self.attempt(call.tool, this).await {
                 Ok(text) => {
-                    let text = self.map_response(call.tool, text)?;
-                    tracing::debug!(
-                        tool = call.tool,
-                        call_id = call.call_id,
-                        attempt,
-                        result = %redacted(&text, &self.redact),
-                        "tool answered"
-                    );
+                    tracing::trace!(tool = call.tool, attempt, "tool attempt answered");
                     return Ok(text);
                 }
                 Err(failure) => {
@@ -540,6 +595,23 @@ impl Adapter for HttpAdapter {
     }
 }
 
+/// The identity headers of `call` added to `headers`.
+pub(crate) fn identity_headers(headers: &mut HeaderMap, call: &ToolInvocation<'_>) {
+    for (name, value) in identity(call) {
+        // Ids are ASCII in practice; one that is not is left out rather than failing the call.
+        match HeaderValue::try_from(value) {
+            Ok(value) => {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+            Err(_) => tracing::debug!(
+                header = name,
+                value,
+                "identity value left out: not valid in a header"
+            ),
+        }
+    }
+}
+
 fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
     let name =
         HeaderName::try_from(name).map_err(|e| format!("`{name}` is not a header name: {e}"))?;
@@ -574,7 +646,11 @@ fn auth(auth: &ToolAuth) -> Result<Auth, String> {
 
 /// `template` with each `{{.name}}` replaced by that argument (percent-encoded for a path),
 /// which is then taken out of `args`. A missing argument is an error naming it.
-fn render(template: &str, args: &mut Map<String, Value>, path: bool) -> Result<String, String> {
+pub(crate) fn render(
+    template: &str,
+    args: &mut Map<String, Value>,
+    path: bool,
+) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
     let mut used = Vec::new();
     let mut rest = template;
@@ -614,7 +690,7 @@ fn render(template: &str, args: &mut Map<String, Value>, path: bool) -> Result<S
 }
 
 /// A value as a query, header or path piece: strings as they are, anything else as JSON.
-fn scalar(value: &Value) -> String {
+pub(crate) fn scalar(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -623,7 +699,7 @@ fn scalar(value: &Value) -> String {
 }
 
 /// An argument as query pairs: an array of scalars repeats the key.
-fn push_query(query: &mut Vec<(String, String)>, name: &str, value: &Value) {
+pub(crate) fn push_query(query: &mut Vec<(String, String)>, name: &str, value: &Value) {
     match value {
         Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
             query.extend(items.iter().map(|i| (name.to_owned(), scalar(i))));

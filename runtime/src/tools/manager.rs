@@ -370,22 +370,10 @@ impl ToolManager {
                     super::mcp::McpAdapter::new(&handler.name, mcp)
                         .map_err(|(f, m)| error(f, m))?,
                 ),
-                HandlerKind::OpenApi(_) => {
-                    // Its adapter comes later; the other handlers still work meanwhile.
-                    tracing::warn!(
-                        registry = %registry_name,
-                        handler = %handler.name,
-                        kind,
-                        "this build has no adapter for the handler's type: its tools are not \
-                         offered"
-                    );
-                    reports.push(report(
-                        HandlerState::Degraded("this build has no adapter for its type".into()),
-                        Vec::new(),
-                        true,
-                    ));
-                    continue;
-                }
+                HandlerKind::OpenApi(openapi) => Arc::new(
+                    super::openapi::OpenApiAdapter::new(&handler.name, openapi)
+                        .map_err(|(f, m)| error(f, m))?,
+                ),
                 HandlerKind::Client(client) => {
                     let tool = handler
                         .tool

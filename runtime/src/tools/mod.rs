@@ -8,6 +8,7 @@ mod http;
 mod identity;
 mod manager;
 mod mcp;
+mod openapi;
 mod retry;
 mod tls;
 
