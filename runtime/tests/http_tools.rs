@@ -3,6 +3,8 @@
 //! every mapping option, auth, identity headers, retries, bounds, timeouts, argument checks and
 //! the circuit breaker; then a whole Converse turn whose mock model calls an http tool.
 
+mod tool_call;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -78,20 +80,7 @@ async fn call(manager: &ToolManager, arguments: Value) -> Result<String, String>
 }
 
 async fn call_text(manager: &ToolManager, arguments: &str) -> Result<String, String> {
-    let request = ToolCallRequest {
-        id: "call-7".into(),
-        name: "lookup".into(),
-        arguments_json: arguments.to_owned(),
-        consent_message: String::new(),
-        categories: Vec::new(),
-    };
-    let context = ToolContext {
-        agent: "support",
-        namespace: "agents",
-        session: "session-1",
-        deadline: None,
-    };
-    manager.execute(&request, context).await
+    tool_call::call_text(manager, "lookup", arguments).await
 }
 
 fn query(recorded: &omnia_fakes::Recorded) -> Vec<(String, String)> {

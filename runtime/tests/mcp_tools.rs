@@ -8,6 +8,7 @@
 //! `~/.cache/omnia-rs/pyenv`); without it these tests fail, saying how to make it.
 
 mod python;
+mod tool_call;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use omnia_api::{HandlerKind, McpTool, McpTransport, ToolHandler, ToolRegistry};
-use omnia_runtime::provider::ToolCallRequest;
-use omnia_runtime::{HandlerState, ToolContext, ToolExecutor, ToolManager};
+use omnia_runtime::{HandlerState, ToolExecutor, ToolManager};
 use serde_json::{Value, json};
 
 use self::python::{PATIENCE, Server, free_port, python};
@@ -100,20 +100,7 @@ async fn manager(config: McpTool) -> ToolManager {
 }
 
 async fn call(manager: &ToolManager, tool: &str, arguments: Value) -> Result<String, String> {
-    let request = ToolCallRequest {
-        id: "call-7".into(),
-        name: tool.into(),
-        arguments_json: arguments.to_string(),
-        consent_message: String::new(),
-        categories: Vec::new(),
-    };
-    let context = ToolContext {
-        agent: "support",
-        namespace: "agents",
-        session: "session-1",
-        deadline: None,
-    };
-    manager.execute(&request, context).await
+    tool_call::call_text(manager, tool, &arguments.to_string()).await
 }
 
 fn names(manager: &ToolManager) -> Vec<String> {

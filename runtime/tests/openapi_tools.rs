@@ -9,12 +9,12 @@
 //! The servers run in the virtualenv `./test.sh` creates (see `python/mod.rs`).
 
 mod python;
+mod tool_call;
 
 use std::time::Duration;
 
 use omnia_api::{ApiKey, HandlerKind, OpenApiTool, ToolAuth, ToolHandler, ToolRegistry};
-use omnia_runtime::provider::ToolCallRequest;
-use omnia_runtime::{HandlerState, ToolContext, ToolExecutor, ToolManager};
+use omnia_runtime::{HandlerState, ToolExecutor, ToolManager};
 use serde_json::{Value, json};
 
 use self::python::{Server, free_port, script};
@@ -102,20 +102,7 @@ async fn manager(config: OpenApiTool) -> ToolManager {
 }
 
 async fn call(manager: &ToolManager, tool: &str, arguments: Value) -> Result<String, String> {
-    let request = ToolCallRequest {
-        id: "call-9".into(),
-        name: tool.into(),
-        arguments_json: arguments.to_string(),
-        consent_message: String::new(),
-        categories: Vec::new(),
-    };
-    let context = ToolContext {
-        agent: "support",
-        namespace: "agents",
-        session: "session-1",
-        deadline: None,
-    };
-    manager.execute(&request, context).await
+    tool_call::call_text(manager, tool, &arguments.to_string()).await
 }
 
 async fn call_json(manager: &ToolManager, tool: &str, arguments: Value) -> Value {
