@@ -12,9 +12,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod credential;
+mod media;
 mod tools;
 
 pub use credential::{ApiKey, CredentialProblem, CredentialSource};
+pub use media::{Media, MediaBackend, S3Credentials};
 pub use tools::{
     ClientToolConfig, GrpcRetryPolicy, GrpcTool, HandlerKind, HttpRetryPolicy, HttpTool,
     McpRetryPolicy, McpTool, McpTransport, OpenApiTool, ToolAuth, ToolDefinition, ToolHandler,
@@ -131,6 +133,8 @@ pub struct Agent {
     pub replicas: u32,
     /// The ToolRegistry `spec.toolRegistryRef` names (namespace defaults to the agent's).
     pub tools: Option<ToolRegistry>,
+    /// `spec.media.storage` with the `OMNIA_MEDIA_*` variables over it.
+    pub media: Media,
 }
 
 /// One facade: `spec.facade` or a `spec.facades[]` entry.

@@ -122,6 +122,7 @@ fn agent(
         },
         replicas: 1,
         tools: None,
+        media: omnia_api::Media::none(),
     }
 }
 

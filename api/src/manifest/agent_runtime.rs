@@ -69,7 +69,7 @@ pub struct AgentRuntimeSpec {
     #[serde(default)]
     pub a2a: Option<Value>,
     #[serde(default)]
-    pub media: Option<Value>,
+    pub media: Option<super::media::MediaSpec>,
     #[serde(default)]
     pub extra_pod_annotations: Option<Value>,
     #[serde(default)]

@@ -8,6 +8,7 @@ pub mod agent_runtime;
 pub mod auth;
 pub mod common;
 pub mod core;
+pub mod media;
 pub mod prompt_pack;
 pub mod provider;
 pub mod tool_registry;

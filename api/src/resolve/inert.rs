@@ -37,7 +37,10 @@ pub(super) fn agent_runtime(spec: &AgentRuntimeSpec) -> Vec<String> {
     note(spec.evals.is_some(), "spec.evals");
     note(spec.console.is_some(), "spec.console");
     note(spec.a2a.is_some(), "spec.a2a");
-    note(spec.media.is_some(), "spec.media");
+    note(
+        spec.media.as_ref().is_some_and(|m| m.base_path.is_some()),
+        "spec.media.basePath",
+    );
     note(
         spec.extra_pod_annotations.is_some(),
         "spec.extraPodAnnotations",

@@ -4,6 +4,7 @@
 mod auth;
 mod facade;
 mod inert;
+mod media;
 mod pack;
 mod provider;
 mod tools;
@@ -90,6 +91,13 @@ fn resolve_agent(
     let auth = auth::resolve(entry, index, notices)?;
     let session = resolve_session(origin, namespace, agent, index)?;
     let replicas = resolve_replicas(origin, agent)?;
+    let media = media::resolve(
+        origin,
+        namespace,
+        spec.media.as_ref(),
+        index,
+        &media::process_env,
+    )?;
     Ok(Agent {
         name: agent.metadata.name_str().to_owned(),
         namespace: namespace.to_owned(),
@@ -107,6 +115,7 @@ fn resolve_agent(
         session,
         replicas,
         tools,
+        media,
     })
 }
 
