@@ -133,7 +133,14 @@ pub async fn echo_stack() -> impl tower::Service<
         spec.namespace.as_str(),
     )]));
     let shed = omnia_gateway::stack::LoadShedLayer::new(limits.max_in_flight);
-    omnia_gateway::stack::build(&[spec], &client, limits, metrics, &shed, None)
+    omnia_gateway::stack::build(
+        &[spec],
+        &client,
+        limits,
+        metrics,
+        &shed,
+        omnia_gateway::stack::Surfaces::default(),
+    )
 }
 
 /// A call of the echo function with `body`, authorised with [`BENCH_KEY`].

@@ -21,10 +21,11 @@ use crate::agent::{AgentService, AgentSpec, WsLimits};
 use crate::auth_config;
 use crate::function::FunctionSpec;
 use crate::management;
+use crate::media::{MediaAgent, MediaService};
 use crate::metrics::{Metrics, Served};
 use crate::runtime_client::{Readiness, RuntimeClient, spawn_health_probe};
 use crate::server::{self, ConnectionLimits, ServeOptions};
-use crate::stack::{self, Limits, LoadShedLayer};
+use crate::stack::{self, Limits, LoadShedLayer, Surfaces};
 
 /// Everything the gateway is told on its command line and environment.
 #[derive(Debug, Clone)]
@@ -98,6 +99,8 @@ pub enum StartError {
     RuntimeAddress { address: String, reason: String },
     #[error("no AgentRuntime the gateway can serve in the configuration; nothing to serve")]
     NothingToServe,
+    #[error("media storage: {0}")]
+    Media(String),
 }
 
 /// The internal listener and the functions it serves.
@@ -117,6 +120,8 @@ pub struct Gateway {
     functions: Vec<FunctionSpec>,
     /// Agent-mode agents, served over WebSocket on the facade port.
     agents: Option<AgentService>,
+    /// `/media/...`, when any agent stores media.
+    media: Option<MediaService>,
     hub: Arc<Hub>,
     client: RuntimeClient,
     options: GatewayOptions,
@@ -173,6 +178,7 @@ impl Gateway {
                     handler: Some(a.handler.name()),
                 })),
         ));
+        let media = media_service(config, &functions, &agents)?;
         let hub = Arc::new(Hub::new(options.ws.max_connections));
         let agents = (!agents.is_empty())
             .then(|| AgentService::new(agents, hub.clone(), options.ws.clone(), &metrics));
@@ -207,6 +213,7 @@ impl Gateway {
             internal,
             functions,
             agents,
+            media,
             hub,
             client,
             options,
@@ -263,8 +270,16 @@ impl Gateway {
             self.options.limits,
             self.metrics.clone(),
             &shed,
-            self.agents.clone(),
+            Surfaces {
+                agents: self.agents.clone(),
+                media: self.media.clone(),
+            },
         );
+        let _sweeper = self
+            .media
+            .as_ref()
+            .and_then(|m| crate::media::sweep::spawn(m.agents().to_vec()))
+            .map(AbortOnDrop);
         let health_service = crate::health::service(self.readiness.clone(), self.metrics.clone());
 
         let (stop_health, health_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -295,7 +310,7 @@ impl Gateway {
                 self.options.limits,
                 self.metrics.clone(),
                 &LoadShedLayer::new(self.options.limits.max_in_flight),
-                None,
+                Surfaces::default(),
             );
             let mut drain_started = drain_started.clone();
             tokio::spawn(server::serve(
@@ -318,6 +333,7 @@ impl Gateway {
                 metrics: self.metrics.clone(),
                 shed: shed.clone(),
                 agents: self.agents.clone(),
+                media: self.media.clone(),
                 options: facade_options.clone(),
                 drain_started: drain_started.clone(),
             };
@@ -409,6 +425,7 @@ struct FacadeThread {
     metrics: Arc<Metrics>,
     shed: LoadShedLayer,
     agents: Option<AgentService>,
+    media: Option<MediaService>,
     options: ServeOptions,
     drain_started: watch::Receiver<bool>,
 }
@@ -446,7 +463,10 @@ impl FacadeThread {
             self.limits,
             self.metrics,
             &self.shed,
-            self.agents,
+            Surfaces {
+                agents: self.agents,
+                media: self.media,
+            },
         );
         let mut drain_started = self.drain_started;
         let shutdown = async move {
@@ -582,6 +602,46 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             () = terminate => {}
             () = interrupt => {}
         }
+    }
+}
+
+/// The media surface of every served agent that stores media; `None` when none does.
+fn media_service(
+    config: &ResolvedConfig,
+    functions: &[FunctionSpec],
+    agents: &[AgentSpec],
+) -> Result<Option<MediaService>, StartError> {
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    for agent in &config.agents {
+        // The agent's own auth chain, as its function or WebSocket uses it.
+        let auth = functions
+            .iter()
+            .find(|f| f.name == agent.name && f.namespace == agent.namespace)
+            .map(|f| f.auth.clone())
+            .or_else(|| {
+                agents
+                    .iter()
+                    .find(|a| a.name == agent.name && a.namespace == agent.namespace)
+                    .map(|a| a.auth.clone())
+            });
+        let Some(auth) = auth else {
+            continue;
+        };
+        match MediaAgent::build(agent, auth).map_err(StartError::Media)? {
+            Some(media) => with.push(media),
+            None => without.push((agent.name.clone(), agent.namespace.clone())),
+        }
+    }
+    Ok((!with.is_empty()).then(|| MediaService::new(with, without)))
+}
+
+/// Aborts a background task when dropped (the media sweeper ends with the gateway).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

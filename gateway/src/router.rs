@@ -13,8 +13,13 @@ use omnia_middleware::{GatewayError, ResponseBody};
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
+use bytes::Bytes;
+use omnia_middleware::BoxError;
+
 use crate::agent::{AgentService, is_agent_path};
 use crate::function::FunctionService;
+use crate::media::{MEDIA_PREFIX, MediaService};
+use crate::stack::Surfaces;
 
 /// The path prefix of function calls.
 pub const FUNCTIONS_PREFIX: &str = "/functions/";
@@ -89,24 +94,31 @@ impl<B> Service<Request<Limited<B>>> for FunctionRouter<B> {
 }
 
 /// The top-level split: function calls go to `functions`, WebSocket upgrades (`/ws`,
-/// `/api/agents/...`) to `agents` when there are any, anything else is 404.
+/// `/api/agents/...`) to the agents and `/media/...` to media when there are any, anything else
+/// is 404.
 #[derive(Clone)]
 pub struct PathRouter<F> {
     functions: F,
     agents: Option<AgentService>,
+    media: Option<MediaService>,
 }
 
 impl<F> PathRouter<F> {
-    /// A router sending `/functions/...` to `functions` and agent paths to `agents`.
-    pub fn new(functions: F, agents: Option<AgentService>) -> Self {
-        Self { functions, agents }
+    /// A router sending `/functions/...` to `functions`, the rest to `surfaces`.
+    pub fn new(functions: F, surfaces: Surfaces) -> Self {
+        Self {
+            functions,
+            agents: surfaces.agents,
+            media: surfaces.media,
+        }
     }
 }
 
 impl<F, B> Service<Request<B>> for PathRouter<F>
 where
     F: Service<Request<B>, Response = Response<ResponseBody>, Error = Infallible>,
-    B: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError> + std::fmt::Display,
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
@@ -129,6 +141,14 @@ where
         }
         if let Some(agents) = self.agents.as_mut().filter(|_| is_agent_path(path)) {
             return Either::Right(Either::Left(agents.call(request)));
+        }
+        if let Some(media) = self
+            .media
+            .as_mut()
+            .filter(|_| path.starts_with(MEDIA_PREFIX))
+        {
+            // Both surfaces answer with a boxed future, so one variant carries either.
+            return Either::Right(Either::Left(media.call(request)));
         }
         let path = path.to_owned();
         Either::Right(Either::Right(ready(Ok(

@@ -21,6 +21,7 @@ use tracing::Instrument as _;
 
 use crate::agent::{AgentService, is_agent_path};
 use crate::function::{self, FunctionSpec};
+use crate::media::MediaService;
 use crate::metrics::{Connection, Metrics};
 use crate::router::{FUNCTIONS_PREFIX, FunctionRouter, PathRouter, function_name};
 use crate::runtime_client::RuntimeClient;
@@ -51,6 +52,13 @@ impl Default for Limits {
     }
 }
 
+/// The surfaces beside function calls: WebSocket agents and media, when served.
+#[derive(Clone, Default)]
+pub struct Surfaces {
+    pub agents: Option<AgentService>,
+    pub media: Option<MediaService>,
+}
+
 /// Builds the facade's service for requests with body type `B` (hyper's `Incoming` when serving,
 /// an in-memory body in benches and tests).
 ///
@@ -62,7 +70,7 @@ pub fn build<B>(
     limits: Limits,
     metrics: Arc<Metrics>,
     shed: &LoadShedLayer,
-    agents: Option<AgentService>,
+    surfaces: Surfaces,
 ) -> impl Service<Request<B>, Response = Response<ResponseBody>, Error = Infallible, Future: Send>
 + Clone
 + Send
@@ -71,7 +79,7 @@ pub fn build<B>(
 + use<B>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    B::Error: Into<BoxError> + std::fmt::Display,
 {
     // Each function takes its slot after auth and after its body has arrived (see function.rs),
     // so slow bodies hold no slot.
@@ -103,7 +111,7 @@ where
         .layer(request_id::layer())
         // Count and time everything, including requests refused below.
         .layer(MetricsLayer { metrics })
-        .service(PathRouter::new(function_calls, agents))
+        .service(PathRouter::new(function_calls, surfaces))
 }
 
 /// Records request counts, latency and in-flight gauges against the agent named in the path,

@@ -117,6 +117,28 @@ pub enum GatewayError {
     /// A bug or an impossible state; never the client's fault.
     #[error("{detail}")]
     Internal { detail: String },
+    /// The agent stores no media (`spec.media.storage.type` is `none`).
+    #[error("agent {agent:?} has no media storage")]
+    MediaNotEnabled { agent: String },
+    /// No such media, or not in that session.
+    #[error("{detail}")]
+    MediaNotFound { detail: String },
+    /// The media existed and has expired.
+    #[error("{detail}")]
+    MediaExpired { detail: String },
+    /// No pending upload of that id (never requested, already confirmed, or expired).
+    #[error("no pending upload {upload_id:?}")]
+    UploadNotFound { upload_id: String },
+    /// The upload is not what was declared (size, type), or not there yet.
+    #[error("{detail}")]
+    UploadFailed { detail: String },
+    /// The declared MIME type is not in the agent's allowlist.
+    #[error("MIME type {mime:?} is not accepted; accepted: {allowed}")]
+    MimeTypeNotAllowed { mime: String, allowed: String },
+    /// The storage backend failed or could not be reached. As with [`Self::RuntimeError`],
+    /// `cause` (which can name hosts and buckets) goes to the log only.
+    #[error("{detail}")]
+    StorageUnavailable { detail: String, cause: String },
 }
 
 impl GatewayError {
@@ -139,6 +161,13 @@ impl GatewayError {
             | Self::OutputInvalid { .. } => StatusCode::BAD_GATEWAY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::MediaNotEnabled { .. }
+            | Self::MediaNotFound { .. }
+            | Self::UploadNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MediaExpired { .. } => StatusCode::GONE,
+            Self::UploadFailed { .. } => StatusCode::BAD_REQUEST,
+            Self::MimeTypeNotAllowed { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::StorageUnavailable { .. } => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -162,6 +191,13 @@ impl GatewayError {
             Self::OutputInvalid { .. } => "output_invalid",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal { .. } => "internal_error",
+            Self::MediaNotEnabled { .. } => "media_not_enabled",
+            Self::MediaNotFound { .. } => "media_not_found",
+            Self::MediaExpired { .. } => "media_expired",
+            Self::UploadNotFound { .. } => "upload_not_found",
+            Self::UploadFailed { .. } => "upload_failed",
+            Self::MimeTypeNotAllowed { .. } => "mime_type_not_allowed",
+            Self::StorageUnavailable { .. } => "storage_unavailable",
         }
     }
 
@@ -226,6 +262,9 @@ impl GatewayError {
             }
             Self::RuntimeTimeout { .. } => {
                 tracing::warn!(invocation_id, "runtime call timed out: {detail}");
+            }
+            Self::StorageUnavailable { cause, .. } => {
+                tracing::warn!(%cause, "media storage failed: {detail}");
             }
             _ => {}
         }

@@ -1,0 +1,244 @@
+//! The media surface: `/media/...` (DESIGN.md 4.3), for the agents whose `spec.media.storage`
+//! stores media. Which agent a request is for comes from `?agent=NAME[&namespace=NS]`, or is the
+//! only agent served; every route sits behind that agent's auth chain, like its WebSocket.
+//!
+//! Each agent has a [`Backend`] (where the bytes are), a [`MediaStore`] (pending uploads and
+//! media records: Redis when the agent's session store is Redis, so replicas share them; memory
+//! otherwise) and a sweeper ([`sweep`]) that removes expired media and abandoned uploads.
+
+pub mod backend;
+pub mod redis;
+pub mod reference;
+mod routes;
+pub mod store;
+pub mod sweep;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{Method, Request, Response};
+use omnia_api::{Agent, Media, MediaBackend, SessionStore};
+use omnia_middleware::auth::AuthChain;
+use omnia_middleware::{BoxError, GatewayError, ResponseBody};
+use tower::Service;
+
+use self::backend::Backend;
+use self::backend::local::LocalBackend;
+use self::reference::MediaRef;
+use self::store::{MediaStore, MemoryStore};
+use crate::agent::query::Query;
+
+/// The path prefix of the media routes.
+pub const MEDIA_PREFIX: &str = "/media/";
+
+/// How long a `request-upload` body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a local upload may go without a byte arriving.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One agent's media, as the routes use it.
+pub struct MediaAgent {
+    pub name: String,
+    pub namespace: String,
+    pub auth: Arc<AuthChain>,
+    pub media: Media,
+    pub backend: Arc<dyn Backend>,
+    pub store: Arc<dyn MediaStore>,
+    /// The object key prefix (`s3.prefix`, ...; empty for local).
+    pub prefix: String,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl MediaAgent {
+    /// The media of `agent` behind `auth`; `None` when it stores none. The error says why the
+    /// backend or store cannot be built.
+    pub fn build(agent: &Agent, auth: Arc<AuthChain>) -> Result<Option<Self>, String> {
+        let media = agent.media.clone();
+        let (backend, prefix): (Arc<dyn Backend>, String) = match &media.backend {
+            MediaBackend::None => return Ok(None),
+            MediaBackend::Local { base_path } => {
+                (Arc::new(LocalBackend::new(base_path)?), String::new())
+            }
+            MediaBackend::S3 { .. } | MediaBackend::Gcs { .. } | MediaBackend::Azure { .. } => {
+                return Err(format!(
+                    "agent {:?}: this build stores media locally only; the {} backend is not \
+                     built yet",
+                    agent.name,
+                    backend_name(&media.backend)
+                ));
+            }
+        };
+        let store: Arc<dyn MediaStore> = match (&agent.session.kind, &agent.session.store_url) {
+            (SessionStore::Redis, Some(url)) => Arc::new(self::redis::RedisStore::new(
+                url,
+                agent
+                    .session
+                    .store_ref
+                    .as_deref()
+                    .unwrap_or("session store"),
+                &agent.namespace,
+                &agent.name,
+            )?),
+            _ => Arc::new(MemoryStore::new()),
+        };
+        Ok(Some(Self {
+            name: agent.name.clone(),
+            namespace: agent.namespace.clone(),
+            auth,
+            media,
+            backend,
+            store,
+            prefix,
+            body_timeout: BODY_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+        }))
+    }
+}
+
+fn backend_name(backend: &MediaBackend) -> &'static str {
+    match backend {
+        MediaBackend::None => "none",
+        MediaBackend::Local { .. } => "local",
+        MediaBackend::S3 { .. } => "s3",
+        MediaBackend::Gcs { .. } => "gcs",
+        MediaBackend::Azure { .. } => "azure",
+    }
+}
+
+/// The `/media/...` service, mounted by the path router.
+#[derive(Clone)]
+pub struct MediaService {
+    agents: Arc<Vec<Arc<MediaAgent>>>,
+    /// Agents served that store no media, so a request for one says so.
+    without: Arc<Vec<(String, String)>>,
+}
+
+impl MediaService {
+    /// The surface over `agents`; `without` names (name, namespace) the agents served that store
+    /// no media.
+    pub fn new(agents: Vec<MediaAgent>, without: Vec<(String, String)>) -> Self {
+        Self {
+            agents: Arc::new(agents.into_iter().map(Arc::new).collect()),
+            without: Arc::new(without),
+        }
+    }
+
+    /// The agents with media, for the sweeper.
+    pub fn agents(&self) -> &[Arc<MediaAgent>] {
+        &self.agents
+    }
+
+    fn agent(&self, query: &Query) -> Result<Arc<MediaAgent>, GatewayError> {
+        let matches = |name: &str, namespace: &str| {
+            query.agent.as_deref().is_none_or(|a| a == name)
+                && query.namespace.as_deref().is_none_or(|n| n == namespace)
+        };
+        let total = self.agents.len() + self.without.len();
+        if query.agent.is_none() && total > 1 {
+            return Err(GatewayError::AgentNotFound {
+                detail: "this gateway serves several agents: say which with `?agent=NAME`"
+                    .to_owned(),
+            });
+        }
+        if let Some(agent) = self.agents.iter().find(|a| matches(&a.name, &a.namespace)) {
+            return Ok(agent.clone());
+        }
+        if let Some((name, _)) = self.without.iter().find(|(n, ns)| matches(n, ns)) {
+            return Err(GatewayError::MediaNotEnabled {
+                agent: name.clone(),
+            });
+        }
+        Err(GatewayError::AgentNotFound {
+            detail: format!(
+                "no agent named {:?} on this gateway",
+                query.agent.as_deref().unwrap_or_default()
+            ),
+        })
+    }
+
+    /// The path a `local` upload goes to, naming the agent when the gateway serves several.
+    fn upload_path(&self, agent: &MediaAgent) -> String {
+        if self.agents.len() + self.without.len() > 1 {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("agent", &agent.name)
+                .append_pair("namespace", &agent.namespace)
+                .finish();
+            format!("{MEDIA_PREFIX}upload/{{id}}?{query}")
+        } else {
+            format!("{MEDIA_PREFIX}upload/{{id}}")
+        }
+    }
+
+    async fn handle<B>(self, request: Request<B>) -> Result<Response<ResponseBody>, GatewayError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError> + std::fmt::Display,
+    {
+        let query = Query::parse(request.uri().query());
+        let agent = self.agent(&query)?;
+        let (parts, body) = request.into_parts();
+        agent.auth.authenticate(&parts).await?;
+        let path = parts.uri.path().to_owned();
+        let route = path.strip_prefix(MEDIA_PREFIX).unwrap_or_default();
+        let segments: Vec<&str> = route.split('/').collect();
+        let method = parts.method.clone();
+        let wrong_method = |allow: &'static str| GatewayError::MethodNotAllowed {
+            method: method.to_string(),
+            allow,
+        };
+        match segments.as_slice() {
+            ["request-upload"] if method == Method::POST => {
+                routes::request_upload(&agent, body, self.upload_path(&agent)).await
+            }
+            ["upload", id] if method == Method::PUT => {
+                routes::upload(&agent, &parts, Box::pin(body), id).await
+            }
+            ["confirm-upload", id] if method == Method::POST => routes::confirm(&agent, id).await,
+            ["info", session, media] if method == Method::GET => {
+                routes::info(&agent, &reference(session, media)?).await
+            }
+            ["download", session, media] if method == Method::GET => {
+                routes::download(&agent, &reference(session, media)?).await
+            }
+            ["request-upload"] | ["confirm-upload", _] => Err(wrong_method("POST")),
+            ["upload", _] => Err(wrong_method("PUT")),
+            ["info", _, _] | ["download", _, _] => Err(wrong_method("GET")),
+            _ => Err(GatewayError::NotFound { path }),
+        }
+    }
+}
+
+fn reference(session: &str, media: &str) -> Result<MediaRef, GatewayError> {
+    MediaRef::from_parts(session, media).ok_or_else(|| GatewayError::MediaNotFound {
+        detail: "not a media path: /media/{info|download}/{session_id}/{media_id}".to_owned(),
+    })
+}
+
+impl<B> Service<Request<B>> for MediaService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError> + std::fmt::Display,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move {
+            Ok(service
+                .handle(request)
+                .await
+                .unwrap_or_else(GatewayError::into_response))
+        })
+    }
+}
