@@ -20,6 +20,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The S3 media tests run s3s-fs, an S3 server that checks SigV4 signatures (presigned URLs and
+# their expiry included); the pinned version builds on our toolchain (about 2 minutes, once).
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  echo "test.sh: installing s3s-fs" >&2
+  cargo install s3s-fs --version 0.14.1 --locked --features binary --quiet
+fi
+
 # The MCP and OpenAPI tool tests run real servers: the MCP Python SDK's and a FastAPI app, from
 # a virtualenv kept outside the clone (made once per machine; the versions are pinned).
 export OMNIA_PYENV="${OMNIA_PYENV:-$HOME/.cache/omnia-rs/pyenv}"

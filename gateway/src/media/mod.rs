@@ -28,6 +28,7 @@ use tower::Service;
 
 use self::backend::Backend;
 use self::backend::local::LocalBackend;
+use self::backend::s3::S3Backend;
 use self::reference::MediaRef;
 use self::store::{MediaStore, MemoryStore};
 use crate::agent::query::Query;
@@ -64,10 +65,22 @@ impl MediaAgent {
             MediaBackend::Local { base_path } => {
                 (Arc::new(LocalBackend::new(base_path)?), String::new())
             }
-            MediaBackend::S3 { .. } | MediaBackend::Gcs { .. } | MediaBackend::Azure { .. } => {
+            MediaBackend::S3 {
+                bucket,
+                region,
+                prefix,
+                endpoint,
+                credentials,
+            } => (
+                Arc::new(
+                    S3Backend::new(bucket, region, endpoint.as_deref(), credentials.as_ref())
+                        .map_err(|e| format!("agent {:?}: {e}", agent.name))?,
+                ),
+                prefix.clone(),
+            ),
+            MediaBackend::Gcs { .. } | MediaBackend::Azure { .. } => {
                 return Err(format!(
-                    "agent {:?}: this build stores media locally only; the {} backend is not \
-                     built yet",
+                    "agent {:?}: the {} media backend is not built yet (local and s3 are)",
                     agent.name,
                     backend_name(&media.backend)
                 ));

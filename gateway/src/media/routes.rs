@@ -29,7 +29,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::MediaAgent;
 use super::backend::local::Receive;
-use super::backend::{BackendError, Download, Upload};
+use super::backend::{BackendError, Download, Upload, disposition};
 use super::reference::{MediaRef, new_id, valid_id};
 use super::store::{Pending, Record, StoreError};
 
@@ -348,7 +348,9 @@ pub(super) async fn download(
             if let Ok(value) = HeaderValue::try_from(record.mime_type.as_str()) {
                 headers.insert(CONTENT_TYPE, value);
             }
-            if let Ok(value) = HeaderValue::try_from(disposition(&record)) {
+            if let Ok(value) =
+                HeaderValue::try_from(disposition(&record.filename, &record.mime_type))
+            {
                 headers.insert(CONTENT_DISPOSITION, value);
             }
             // Uploaded bytes are the uploader's: a browser must not run them as this origin's
@@ -520,39 +522,6 @@ fn allowed(allowlist: &[String], mime: &str) -> bool {
             })
 }
 
-/// `Content-Disposition`: `inline` for images, audio and video a browser shows, `attachment`
-/// for everything else; the name quoted, and in full as RFC 5987 `filename*`.
-fn disposition(record: &Record) -> String {
-    let shown = ["image/", "audio/", "video/"]
-        .iter()
-        .any(|p| record.mime_type.starts_with(p))
-        && record.mime_type != "image/svg+xml";
-    let kind = if shown { "inline" } else { "attachment" };
-    let ascii: String = record
-        .filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = record
-        .filename
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
 /// A file as a response body, 64 KiB at a time.
 fn file_body(
     file: tokio::fs::File,
@@ -641,22 +610,5 @@ mod tests {
         assert_eq!(filename("C:\\docs\\cv.pdf").unwrap(), "cv.pdf");
         assert!(filename("..").is_err());
         assert!(filename("a\nb").is_err());
-    }
-
-    #[test]
-    fn dispositions_quote_and_encode_the_name() {
-        let record = Record {
-            session: "s".into(),
-            media: "m".into(),
-            filename: "ré\"sumé.html".into(),
-            mime_type: "text/html".into(),
-            size_bytes: 1,
-            created_at: 0,
-            expires_at: 1,
-        };
-        assert_eq!(
-            disposition(&record),
-            "attachment; filename=\"r__sum_.html\"; filename*=UTF-8''r%C3%A9%22sum%C3%A9.html"
-        );
     }
 }

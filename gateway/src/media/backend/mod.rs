@@ -3,6 +3,7 @@
 //! backend receives and serves them itself.
 
 pub mod local;
+pub mod s3;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -79,5 +80,51 @@ pub trait Backend: Send + Sync + 'static {
     /// The local backend, for the routes that receive and serve bytes themselves.
     fn local(&self) -> Option<&local::LocalBackend> {
         None
+    }
+}
+
+/// `Content-Disposition`: `inline` for images, audio and video a browser shows, `attachment`
+/// for everything else; the name quoted, and in full as RFC 5987 `filename*`.
+pub fn disposition(filename: &str, mime_type: &str) -> String {
+    let shown = ["image/", "audio/", "video/"]
+        .iter()
+        .any(|p| mime_type.starts_with(p))
+        && mime_type != "image/svg+xml";
+    let kind = if shown { "inline" } else { "attachment" };
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_quote_and_encode_the_name() {
+        assert_eq!(
+            disposition("ré\"sumé.html", "text/html"),
+            "attachment; filename=\"r__sum_.html\"; filename*=UTF-8''r%C3%A9%22sum%C3%A9.html"
+        );
+        assert!(disposition("cat.png", "image/png").starts_with("inline;"));
+        assert!(disposition("x.svg", "image/svg+xml").starts_with("attachment;"));
     }
 }
