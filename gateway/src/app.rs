@@ -179,6 +179,12 @@ impl Gateway {
                 })),
         ));
         let media = media_service(config, &functions, &agents)?;
+        let mut agents = agents;
+        if let Some(media) = &media {
+            for agent in &mut agents {
+                agent.media = media.agent_named(&agent.name, &agent.namespace);
+            }
+        }
         let hub = Arc::new(Hub::new(options.ws.max_connections));
         let agents = (!agents.is_empty())
             .then(|| AgentService::new(agents, hub.clone(), options.ws.clone(), &metrics));
@@ -411,6 +417,7 @@ async fn agent_specs(
             namespace: agent.namespace.clone(),
             auth: Arc::new(auth),
             handler,
+            media: None,
         });
     }
     Ok(specs)

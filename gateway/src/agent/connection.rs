@@ -27,6 +27,7 @@ use super::protocol::{ErrorCode, outbound};
 use super::reader::{self, FrameReader, Inbound, close};
 use super::tools::{ClientTools, ToolEvent};
 use crate::connection::Phase;
+use crate::media::MediaAgent;
 use crate::metrics::{Gauged, WsMeter};
 
 /// A write that takes longer than this means the client stopped reading; the connection ends.
@@ -52,6 +53,8 @@ pub struct Session {
     pub agent: String,
     /// The upgrade request's trace context: the parent of every turn's span.
     pub trace: Option<TraceHeaders>,
+    /// The agent's media storage; `None` when it stores none.
+    pub media: Option<Arc<MediaAgent>>,
 }
 
 /// Runs the connection over `io` (the upgraded socket) until it closes.
@@ -303,6 +306,13 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                 {
                     return None;
                 }
+                // Media parts must name this session's stored media: another session's, or an
+                // upload never confirmed, does not reach the runtime.
+                if let Err((code, reason)) = check_media(session, sink.session_id(), &message).await
+                {
+                    self.refuse(sink, code, &reason).await;
+                    return None;
+                }
                 let span = telemetry::ws_turn_span(
                     &session.agent,
                     sink.session_id(),
@@ -345,13 +355,8 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
                 self.deliver(sink, session, &call_id, event).await;
                 None
             }
-            ClientFrame::UploadRequest(_) => {
-                self.refuse(
-                    sink,
-                    ErrorCode::MediaNotEnabled,
-                    "media storage is not enabled",
-                )
-                .await;
+            ClientFrame::UploadRequest(request) => {
+                self.upload_request(sink, session, &request).await;
                 None
             }
             // The user ended the conversation on purpose: nothing to answer; the client closes.
@@ -405,6 +410,63 @@ impl<W: AsyncWrite + Unpin> Connection<W> {
             self.refuse(sink, ErrorCode::InvalidMessage, "no pending tool call")
                 .await;
         }
+    }
+
+    /// `upload_request`: signs an upload for this session and answers `upload_ready`; then,
+    /// on a task of its own, waits for the upload's confirmation and sends `upload_complete`.
+    async fn upload_request(
+        &mut self,
+        sink: &Sink,
+        session: &Session,
+        request: &inbound::UploadRequest<'_>,
+    ) {
+        let Some(media) = session.media.clone() else {
+            self.refuse(
+                sink,
+                ErrorCode::MediaNotEnabled,
+                "media storage is not enabled",
+            )
+            .await;
+            return;
+        };
+        let ticket = media
+            .request(
+                sink.session_id(),
+                &request.filename,
+                &request.mime_type,
+                request.size_bytes,
+            )
+            .await;
+        let ticket = match ticket {
+            Ok(ticket) => ticket,
+            Err(error) => {
+                self.refuse(sink, ErrorCode::UploadFailed, &error.to_string())
+                    .await;
+                return;
+            }
+        };
+        let _ = self
+            .text(&outbound::upload_ready(sink.session_id(), &ticket))
+            .await;
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            let until = ticket.expires_unix + crate::media::store::PENDING_GRACE;
+            tokio::select! {
+                record = media.confirmed(&ticket.upload_id, until) => {
+                    if let Some(record) = record {
+                        let frame = outbound::upload_complete(
+                            sink.session_id(),
+                            &ticket.upload_id,
+                            &ticket.storage_ref,
+                            record.size_bytes,
+                        );
+                        let _ = sink.send(frame).await;
+                    }
+                }
+                // The connection is gone: nobody to tell.
+                () = sink.closed() => {}
+            }
+        });
     }
 
     /// An `error` frame for something the client sent; the connection stays open.
@@ -467,6 +529,36 @@ impl TokenBucket {
             false
         }
     }
+}
+
+/// Checks every `storage_ref` of `message`'s parts: it must name stored, unexpired media of
+/// `session_id`. The error is the frame's code and text.
+async fn check_media(
+    session: &Session,
+    session_id: &str,
+    message: &inbound::Message<'_>,
+) -> Result<(), (ErrorCode, String)> {
+    for part in message.parts.iter().flatten() {
+        let Some(storage_ref) = part
+            .media
+            .as_ref()
+            .and_then(|m| m.get("storage_ref"))
+            .and_then(|r| r.as_str())
+        else {
+            continue;
+        };
+        let Some(media) = &session.media else {
+            return Err((
+                ErrorCode::MediaNotEnabled,
+                "media storage is not enabled: a part cannot name a storage_ref".to_owned(),
+            ));
+        };
+        media
+            .check(session_id, storage_ref)
+            .await
+            .map_err(|reason| (ErrorCode::InvalidMessage, reason))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

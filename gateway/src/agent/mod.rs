@@ -35,6 +35,7 @@ use origin::OriginPolicy;
 use query::Query;
 use tools::ClientTools;
 
+use crate::media::MediaAgent;
 use crate::metrics::{Metrics, WsMeter};
 
 /// The paths the agent surface answers: Omnia mounts the same handler on both.
@@ -91,6 +92,8 @@ pub struct AgentSpec {
     pub namespace: String,
     pub auth: Arc<AuthChain>,
     pub handler: Arc<dyn Handler>,
+    /// The agent's media storage, for `upload_request` and media parts; `None` without.
+    pub media: Option<Arc<MediaAgent>>,
 }
 
 /// An agent with its meter.
@@ -235,6 +238,7 @@ impl Surface {
             meter: served.meter.clone(),
             agent: agent.name.clone(),
             trace,
+            media: agent.media.clone(),
         };
         tokio::spawn(async move {
             match upgraded.await {

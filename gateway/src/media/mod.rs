@@ -30,7 +30,8 @@ use self::backend::Backend;
 use self::backend::local::LocalBackend;
 use self::backend::s3::S3Backend;
 use self::reference::MediaRef;
-use self::store::{MediaStore, MemoryStore};
+pub use self::routes::Ticket;
+use self::store::{MediaStore, MemoryStore, Record};
 use crate::agent::query::Query;
 
 /// The path prefix of the media routes.
@@ -40,6 +41,9 @@ pub const MEDIA_PREFIX: &str = "/media/";
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a local upload may go without a byte arriving.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a WebSocket waiting on an upload looks at the store (for confirmations made on
+/// another replica; this replica's wake it at once).
+const CONFIRM_POLL: Duration = Duration::from_secs(2);
 
 /// One agent's media, as the routes use it.
 pub struct MediaAgent {
@@ -53,6 +57,11 @@ pub struct MediaAgent {
     pub prefix: String,
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Where a `local` upload goes, `{id}` standing for the upload id (set by
+    /// [`MediaService::new`], which knows whether the agent must be named).
+    pub upload_path: String,
+    /// Upload ids confirmed in this process, for the WebSockets waiting on them.
+    pub confirmed: tokio::sync::broadcast::Sender<String>,
 }
 
 impl MediaAgent {
@@ -109,7 +118,59 @@ impl MediaAgent {
             prefix,
             body_timeout: BODY_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
+            upload_path: format!("{MEDIA_PREFIX}upload/{{id}}"),
+            confirmed: tokio::sync::broadcast::channel(64).0,
         }))
+    }
+
+    /// A new upload in `session` (the WebSocket's `upload_request`).
+    pub async fn request(
+        &self,
+        session: &str,
+        filename: &str,
+        mime_type: &str,
+        size_bytes: u64,
+    ) -> Result<Ticket, GatewayError> {
+        routes::create_upload(self, session, filename, mime_type, size_bytes).await
+    }
+
+    /// Waits until upload `upload_id` is confirmed (here or on another replica) and answers its
+    /// record; `None` once it can no longer be (refused, forgotten, or past `until`, Unix
+    /// seconds).
+    pub async fn confirmed(&self, upload_id: &str, until: i64) -> Option<Record> {
+        let mut heard = self.confirmed.subscribe();
+        loop {
+            match self.store.pending(upload_id).await {
+                Ok(Some(pending)) if pending.confirmed => {
+                    return self.store.record(&pending.reference()).await.ok().flatten();
+                }
+                Ok(Some(_)) | Err(_) => {}
+                Ok(None) => return None,
+            }
+            if time::OffsetDateTime::now_utc().unix_timestamp() > until {
+                return None;
+            }
+            // A confirmation in this process wakes us at once; one on another replica is found
+            // by the next look at the store.
+            tokio::select! {
+                _ = heard.recv() => {}
+                () = tokio::time::sleep(CONFIRM_POLL) => {}
+            }
+        }
+    }
+
+    /// Whether `storage_ref` names media of `session` that is stored and not expired; the
+    /// error says what is wrong, for the client.
+    pub async fn check(&self, session: &str, storage_ref: &str) -> Result<(), String> {
+        let reference = MediaRef::parse(storage_ref)
+            .ok_or_else(|| format!("{storage_ref:?} is not a storage reference"))?;
+        if reference.session != session {
+            return Err(format!("{storage_ref} belongs to another session"));
+        }
+        routes::live_record(self, &reference)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -135,10 +196,33 @@ impl MediaService {
     /// The surface over `agents`; `without` names (name, namespace) the agents served that store
     /// no media.
     pub fn new(agents: Vec<MediaAgent>, without: Vec<(String, String)>) -> Self {
+        // With several agents, a local upload's URL says which one it is for.
+        let several = agents.len() + without.len() > 1;
+        let agents = agents
+            .into_iter()
+            .map(|mut agent| {
+                if several {
+                    let query = form_urlencoded::Serializer::new(String::new())
+                        .append_pair("agent", &agent.name)
+                        .append_pair("namespace", &agent.namespace)
+                        .finish();
+                    agent.upload_path = format!("{MEDIA_PREFIX}upload/{{id}}?{query}");
+                }
+                Arc::new(agent)
+            })
+            .collect();
         Self {
-            agents: Arc::new(agents.into_iter().map(Arc::new).collect()),
+            agents: Arc::new(agents),
             without: Arc::new(without),
         }
+    }
+
+    /// The media of agent `namespace/name`, if it stores any.
+    pub fn agent_named(&self, name: &str, namespace: &str) -> Option<Arc<MediaAgent>> {
+        self.agents
+            .iter()
+            .find(|a| a.name == name && a.namespace == namespace)
+            .cloned()
     }
 
     /// The agents with media, for the sweeper.
@@ -174,19 +258,6 @@ impl MediaService {
         })
     }
 
-    /// The path a `local` upload goes to, naming the agent when the gateway serves several.
-    fn upload_path(&self, agent: &MediaAgent) -> String {
-        if self.agents.len() + self.without.len() > 1 {
-            let query = form_urlencoded::Serializer::new(String::new())
-                .append_pair("agent", &agent.name)
-                .append_pair("namespace", &agent.namespace)
-                .finish();
-            format!("{MEDIA_PREFIX}upload/{{id}}?{query}")
-        } else {
-            format!("{MEDIA_PREFIX}upload/{{id}}")
-        }
-    }
-
     async fn handle<B>(self, request: Request<B>) -> Result<Response<ResponseBody>, GatewayError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -206,7 +277,7 @@ impl MediaService {
         };
         match segments.as_slice() {
             ["request-upload"] if method == Method::POST => {
-                routes::request_upload(&agent, body, self.upload_path(&agent)).await
+                routes::request_upload(&agent, body).await
             }
             ["upload", id] if method == Method::PUT => {
                 routes::upload(&agent, &parts, Box::pin(body), id).await

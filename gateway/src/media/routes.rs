@@ -46,14 +46,19 @@ struct Declaration {
     size_bytes: u64,
 }
 
-#[derive(Debug, Serialize)]
-struct UploadAnswer {
-    upload_id: String,
-    upload_url: String,
-    method: &'static str,
-    headers: serde_json::Map<String, serde_json::Value>,
-    storage_ref: String,
-    expires_at: String,
+/// How to upload: `request-upload`'s answer, and the WebSocket's `upload_ready`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ticket {
+    pub upload_id: String,
+    pub upload_url: String,
+    pub method: &'static str,
+    /// Headers the upload must carry as they are (the signature covers them).
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    pub storage_ref: String,
+    pub expires_at: String,
+    /// `expires_at` in Unix seconds.
+    #[serde(skip)]
+    pub expires_unix: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,7 +74,6 @@ struct Info<'a> {
 pub(super) async fn request_upload<B>(
     agent: &MediaAgent,
     body: B,
-    upload_path: String,
 ) -> Result<Response<ResponseBody>, GatewayError>
 where
     B: Body<Data = Bytes> + Send,
@@ -83,14 +87,34 @@ where
                  size_bytes}}: {e}"
             ),
         })?;
-    if !valid_id(&declared.session_id) {
+    let ticket = create_upload(
+        agent,
+        &declared.session_id,
+        &declared.filename,
+        &declared.mime_type,
+        declared.size_bytes,
+    )
+    .await?;
+    json(StatusCode::OK, &ticket)
+}
+
+/// A new upload of `session`: checked against the agent's limits, signed, and kept pending.
+/// The REST route and the WebSocket's `upload_request` both come here.
+pub(super) async fn create_upload(
+    agent: &MediaAgent,
+    session: &str,
+    filename_text: &str,
+    mime_text: &str,
+    size_bytes: u64,
+) -> Result<Ticket, GatewayError> {
+    if !valid_id(session) {
         return Err(GatewayError::BadRequest {
             detail: "session_id must be 1 to 128 of A-Z a-z 0-9 . _ -".to_owned(),
         });
     }
-    let filename = filename(&declared.filename)?;
-    let mime_type = mime_essence(&declared.mime_type).ok_or_else(|| GatewayError::BadRequest {
-        detail: format!("{:?} is not a MIME type (type/subtype)", declared.mime_type),
+    let filename = filename(filename_text)?;
+    let mime_type = mime_essence(mime_text).ok_or_else(|| GatewayError::BadRequest {
+        detail: format!("{mime_text:?} is not a MIME type (type/subtype)"),
     })?;
     let media = &agent.media;
     if !allowed(&media.allowed_mime_types, &mime_type) {
@@ -99,17 +123,17 @@ where
             allowed: media.allowed_mime_types.join(", "),
         });
     }
-    if declared.size_bytes == 0 {
+    if size_bytes == 0 {
         return Err(GatewayError::BadRequest {
             detail: "size_bytes must be at least 1".to_owned(),
         });
     }
-    if declared.size_bytes > media.max_file_size {
+    if size_bytes > media.max_file_size {
         return Err(GatewayError::PayloadTooLarge {
             limit: media.max_file_size,
         });
     }
-    let reference = MediaRef::new(&declared.session_id);
+    let reference = MediaRef::new(session);
     let upload_id = new_id();
     let key = reference.key(&agent.prefix);
     let now = OffsetDateTime::now_utc();
@@ -119,7 +143,7 @@ where
         .upload_target(Upload {
             key: &key,
             mime_type: &mime_type,
-            size: declared.size_bytes,
+            size: size_bytes,
             ttl: media.upload_url_ttl,
         })
         .await
@@ -127,7 +151,7 @@ where
     let (upload_url, method, headers) = match target {
         Some(target) => (target.url, target.method, target.headers),
         None => (
-            upload_path.replace("{id}", &upload_id),
+            agent.upload_path.replace("{id}", &upload_id),
             "PUT",
             vec![(CONTENT_TYPE.as_str().to_owned(), mime_type.clone())],
         ),
@@ -138,27 +162,25 @@ where
         media: reference.media.clone(),
         filename,
         mime_type,
-        size_bytes: declared.size_bytes,
+        size_bytes,
         created_at: now.unix_timestamp(),
         upload_expires_at: expires.unix_timestamp(),
         ttl_secs: media.default_ttl.as_secs(),
         confirmed: false,
     };
     agent.store.put_pending(&pending).await.map_err(store)?;
-    json(
-        StatusCode::OK,
-        &UploadAnswer {
-            upload_id,
-            upload_url,
-            method,
-            headers: headers
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect(),
-            storage_ref: reference.to_string(),
-            expires_at: rfc3339(expires.unix_timestamp()),
-        },
-    )
+    Ok(Ticket {
+        upload_id,
+        upload_url,
+        method,
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect(),
+        storage_ref: reference.to_string(),
+        expires_at: rfc3339(expires.unix_timestamp()),
+        expires_unix: expires.unix_timestamp(),
+    })
 }
 
 /// `PUT /media/upload/{id}`: a `local` upload's bytes.
@@ -386,6 +408,9 @@ async fn confirm_pending(agent: &MediaAgent, pending: &Pending) -> Result<Record
         .confirm(&pending.upload_id, &record)
         .await
         .map_err(store)?;
+    // Whoever waits here for it (a WebSocket that asked for the upload) hears at once; a
+    // waiter on another replica finds it in the store.
+    let _ = agent.confirmed.send(pending.upload_id.clone());
     Ok(record)
 }
 
@@ -425,7 +450,10 @@ async fn info_of(
 }
 
 /// The record of `reference`: 404 when there is none, 410 when its media has expired.
-async fn live_record(agent: &MediaAgent, reference: &MediaRef) -> Result<Record, GatewayError> {
+pub(super) async fn live_record(
+    agent: &MediaAgent,
+    reference: &MediaRef,
+) -> Result<Record, GatewayError> {
     let record = agent
         .store
         .record(reference)

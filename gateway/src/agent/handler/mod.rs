@@ -106,13 +106,49 @@ pub struct Turn {
     pub text: String,
     /// `metadata` as the client sent it.
     pub metadata: BTreeMap<String, String>,
+    /// The message's media parts (`image`, `audio`, `video`, `file`), for the runtime.
+    pub media: Vec<MediaPart>,
+}
+
+/// A media part of a message, as the runtime's `ContentPart` carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MediaPart {
+    /// `image`, `audio`, `video` or `file`.
+    pub kind: String,
+    pub mime_type: String,
+    /// `omnia://sessions/{sid}/media/{mid}`, checked against the session's stored media.
+    pub storage_ref: String,
+    /// An HTTP(S) URL the client gave instead.
+    pub url: String,
 }
 
 impl Turn {
     /// The owned input of a `message` frame.
     pub fn from_message(message: &inbound::Message<'_>) -> Self {
+        let field = |media: &serde_json::Value, name: &str| {
+            media
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         Self {
             text: message.text().to_owned(),
+            media: message
+                .parts
+                .iter()
+                .flatten()
+                .filter(|part| part.kind != "text")
+                .filter_map(|part| {
+                    let media = part.media.as_ref()?;
+                    Some(MediaPart {
+                        kind: part.kind.to_string(),
+                        mime_type: field(media, "mime_type"),
+                        storage_ref: field(media, "storage_ref"),
+                        url: field(media, "url"),
+                    })
+                })
+                .collect(),
             metadata: message
                 .metadata
                 .iter()
@@ -153,6 +189,11 @@ impl Sink {
     /// The session this sink belongs to.
     pub fn session_id(&self) -> &str {
         &self.session_id
+    }
+
+    /// Resolves when the connection is gone (its frame queue closed).
+    pub async fn closed(&self) {
+        self.frames.closed().await;
     }
 
     /// Queues one encoded frame, waiting while the connection's queue is full (a slow client

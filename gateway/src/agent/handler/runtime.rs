@@ -15,7 +15,9 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use omnia_proto::Utf8Bytes;
 use omnia_proto::runtime::v1::server_message::Message;
-use omnia_proto::runtime::v1::{ClientMessage, ResumeState, ServerMessage, ToolExecution};
+use omnia_proto::runtime::v1::{
+    ClientMessage, ContentPart, MediaContent, ResumeState, ServerMessage, ToolExecution,
+};
 use omnia_runtime::MULTI_TURN_STREAM;
 use omnia_runtime::telemetry::{self, TraceHeaders};
 use tokio::sync::{Mutex, mpsc};
@@ -128,6 +130,20 @@ impl Conversation for RuntimeConversation {
             };
             let mut message = ClientMessage {
                 metadata: turn.metadata.into_iter().collect(),
+                parts: turn
+                    .media
+                    .into_iter()
+                    .map(|part| ContentPart {
+                        r#type: part.kind,
+                        text: String::new(),
+                        media: Some(MediaContent {
+                            mime_type: part.mime_type,
+                            storage_ref: part.storage_ref,
+                            url: part.url,
+                            ..MediaContent::default()
+                        }),
+                    })
+                    .collect(),
                 ..ClientMessage::text(self.id().to_string(), Utf8Bytes::from(turn.text))
             };
             // Per message too: a stream the runtime keeps carries many turns, each its own span.

@@ -187,6 +187,41 @@ pub fn tool_result(session_id: &str, id: &str, result: Option<&str>, error: Opti
     w.finish()
 }
 
+/// `upload_ready`: how to upload what an `upload_request` declared. Beyond Omnia's fields,
+/// `method` and `headers`: a signed URL binds its headers, which the client must send.
+pub fn upload_ready(session_id: &str, ticket: &crate::media::Ticket) -> Bytes {
+    let mut w = Writer::new("upload_ready", session_id, ticket.upload_url.len() + 256);
+    w.open("upload_ready");
+    w.string("upload_id", &ticket.upload_id);
+    w.string("upload_url", &ticket.upload_url);
+    w.string("storage_ref", &ticket.storage_ref);
+    w.string("expires_at", &ticket.expires_at);
+    w.string("method", ticket.method);
+    w.open("headers");
+    for (name, value) in &ticket.headers {
+        w.string(name, value.as_str().unwrap_or_default());
+    }
+    w.close();
+    w.close();
+    w.finish()
+}
+
+/// `upload_complete`: the upload is confirmed and its media stored.
+pub fn upload_complete(
+    session_id: &str,
+    upload_id: &str,
+    storage_ref: &str,
+    size_bytes: u64,
+) -> Bytes {
+    let mut w = Writer::new("upload_complete", session_id, 160);
+    w.open("upload_complete");
+    w.string("upload_id", upload_id);
+    w.string("storage_ref", storage_ref);
+    w.number("size_bytes", size_bytes);
+    w.close();
+    w.finish()
+}
+
 /// `error`; `details` is an encoded JSON object.
 pub fn error(session_id: &str, code: ErrorCode, message: &str, details: Option<&str>) -> Bytes {
     let mut w = Writer::new("error", session_id, message.len() + 48);
