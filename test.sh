@@ -27,6 +27,16 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs --version 0.14.1 --locked --features binary --quiet
 fi
 
+# The Azure media tests run Azurite, Microsoft's Blob Storage emulator, which checks SAS
+# signatures, permissions and expiry; kept outside the clone. Pinned to 3.35.0, which runs on
+# Node 20 (3.36 and later need Node 21 or newer).
+OMNIA_NODE_PREFIX="${OMNIA_NODE_PREFIX:-$HOME/.cache/omnia-rs/node}"
+export OMNIA_NODE_PREFIX
+if [ ! -x "$OMNIA_NODE_PREFIX/node_modules/.bin/azurite-blob" ]; then
+  echo "test.sh: installing Azurite in $OMNIA_NODE_PREFIX" >&2
+  npm install --prefix "$OMNIA_NODE_PREFIX" --no-audit --no-fund --silent azurite@3.35.0
+fi
+
 # The MCP and OpenAPI tool tests run real servers: the MCP Python SDK's and a FastAPI app, from
 # a virtualenv kept outside the clone (made once per machine; the versions are pinned).
 export OMNIA_PYENV="${OMNIA_PYENV:-$HOME/.cache/omnia-rs/pyenv}"

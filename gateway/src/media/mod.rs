@@ -27,6 +27,7 @@ use omnia_middleware::{BoxError, GatewayError, ResponseBody};
 use tower::Service;
 
 use self::backend::Backend;
+use self::backend::azure::AzureBackend;
 use self::backend::local::LocalBackend;
 use self::backend::s3::S3Backend;
 use self::reference::MediaRef;
@@ -87,9 +88,22 @@ impl MediaAgent {
                 ),
                 prefix.clone(),
             ),
-            MediaBackend::Gcs { .. } | MediaBackend::Azure { .. } => {
+            MediaBackend::Azure {
+                account,
+                container,
+                prefix,
+                key,
+                endpoint,
+            } => (
+                Arc::new(
+                    AzureBackend::new(account, container, endpoint.as_deref(), key.as_ref())
+                        .map_err(|e| format!("agent {:?}: {e}", agent.name))?,
+                ),
+                prefix.clone(),
+            ),
+            MediaBackend::Gcs { .. } => {
                 return Err(format!(
-                    "agent {:?}: the {} media backend is not built yet (local and s3 are)",
+                    "agent {:?}: the {} media backend is not built yet (local, s3 and azure are)",
                     agent.name,
                     backend_name(&media.backend)
                 ));

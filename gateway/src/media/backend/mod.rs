@@ -2,6 +2,7 @@
 //! bytes go between the client and the bucket without passing through the gateway; the local
 //! backend receives and serves them itself.
 
+pub mod azure;
 pub mod local;
 pub mod s3;
 
