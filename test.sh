@@ -37,11 +37,12 @@ if [ ! -x "$OMNIA_NODE_PREFIX/node_modules/.bin/azurite-blob" ]; then
   npm install --prefix "$OMNIA_NODE_PREFIX" --no-audit --no-fund --silent azurite@3.35.0
 fi
 
-# The MCP and OpenAPI tool tests run real servers: the MCP Python SDK's and a FastAPI app, from
-# a virtualenv kept outside the clone (made once per machine; the versions are pinned).
+# The MCP and OpenAPI tool tests run real servers (the MCP Python SDK's and a FastAPI app), and
+# the GCS media tests gcp-storage-emulator, all from a virtualenv kept outside the clone (made
+# once per machine; the versions are pinned).
 export OMNIA_PYENV="${OMNIA_PYENV:-$HOME/.cache/omnia-rs/pyenv}"
-PY_PINS=(mcp==2.3.0 fastapi==0.165.0 uvicorn==0.54.0)
-if ! "$OMNIA_PYENV/bin/python" -c 'import mcp.server.mcpserver, fastapi, uvicorn' 2>/dev/null; then
+PY_PINS=(mcp==2.3.0 fastapi==0.165.0 uvicorn==0.54.0 gcp-storage-emulator==2026.7.19)
+if ! "$OMNIA_PYENV/bin/python" -c 'import mcp.server.mcpserver, fastapi, uvicorn, gcp_storage_emulator' 2>/dev/null; then
   echo "test.sh: creating the Python test servers' virtualenv in $OMNIA_PYENV" >&2
   python3 -m venv "$OMNIA_PYENV"
   "$OMNIA_PYENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"

@@ -28,6 +28,7 @@ use tower::Service;
 
 use self::backend::Backend;
 use self::backend::azure::AzureBackend;
+use self::backend::gcs::GcsBackend;
 use self::backend::local::LocalBackend;
 use self::backend::s3::S3Backend;
 use self::reference::MediaRef;
@@ -101,13 +102,18 @@ impl MediaAgent {
                 ),
                 prefix.clone(),
             ),
-            MediaBackend::Gcs { .. } => {
-                return Err(format!(
-                    "agent {:?}: the {} media backend is not built yet (local, s3 and azure are)",
-                    agent.name,
-                    backend_name(&media.backend)
-                ));
-            }
+            MediaBackend::Gcs {
+                bucket,
+                prefix,
+                service_account,
+                endpoint,
+            } => (
+                Arc::new(
+                    GcsBackend::new(bucket, service_account.as_ref(), endpoint.as_deref())
+                        .map_err(|e| format!("agent {:?}: {e}", agent.name))?,
+                ),
+                prefix.clone(),
+            ),
         };
         let store: Arc<dyn MediaStore> = match (&agent.session.kind, &agent.session.store_url) {
             (SessionStore::Redis, Some(url)) => Arc::new(self::redis::RedisStore::new(
@@ -185,16 +191,6 @@ impl MediaAgent {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
-    }
-}
-
-fn backend_name(backend: &MediaBackend) -> &'static str {
-    match backend {
-        MediaBackend::None => "none",
-        MediaBackend::Local { .. } => "local",
-        MediaBackend::S3 { .. } => "s3",
-        MediaBackend::Gcs { .. } => "gcs",
-        MediaBackend::Azure { .. } => "azure",
     }
 }
 

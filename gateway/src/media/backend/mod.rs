@@ -3,6 +3,7 @@
 //! backend receives and serves them itself.
 
 pub mod azure;
+pub mod gcs;
 pub mod local;
 pub mod s3;
 

@@ -1,0 +1,217 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The media surface over the `gcs` backend against gcp-storage-emulator (PyPI, in the tests'
+//! virtualenv): the whole flow through V4 signed URLs, and confirmation refusing and deleting an
+//! object that is not what was declared. The emulator does not check signatures; the signing
+//! itself is checked against Google's conformance cases (`media::backend::gcs` unit tests).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::*;
+
+const AGENT: &str = "media-agent";
+const Q: &str = "?agent=media-agent";
+const BUCKET: &str = "media";
+const ACCOUNT: &str = include_str!("fixtures/gcs/service-account.json");
+
+/// `gcp-storage-emulator` on a loopback port, in memory, with the bucket; killed when dropped.
+struct Emulator {
+    child: Child,
+    port: u16,
+}
+
+impl Emulator {
+    fn start() -> Self {
+        let env = std::env::var_os("OMNIA_PYENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/omnia-rs/pyenv")
+            });
+        let binary = env.join("bin/gcp-storage-emulator");
+        assert!(
+            binary.exists(),
+            "the GCS tests need gcp-storage-emulator in the virtualenv {} ($OMNIA_PYENV): run \
+             ./test.sh, which installs it",
+            env.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary)
+            .args(["start", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--in-memory", "--default-bucket", BUCKET, "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start gcp-storage-emulator");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "gcp-storage-emulator did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn yaml(gcs: &Emulator) -> String {
+    let agent = format!(
+        "apiVersion: omnia.altairalabs.ai/v1alpha1
+kind: AgentRuntime
+metadata: {{name: {AGENT}}}
+spec:
+  promptPackRef: {{name: chat-pack}}
+  facade: {{type: websocket, handler: echo}}
+  providers: [{{name: default, providerRef: {{name: chat-provider}}}}]
+  media:
+    storage:
+      type: gcs
+      gcs: {{bucket: {BUCKET}, prefix: uploads, endpoint: '{}'}}
+      secretRef: {{name: gcs-key}}
+",
+        gcs.endpoint()
+    );
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: gcs-key}}\nstringData:\n  \
+         GOOGLE_APPLICATION_CREDENTIALS_JSON: {}\n",
+        serde_json::to_string(ACCOUNT).unwrap()
+    );
+    [
+        echo_yaml(),
+        agent,
+        secret,
+        include_str!("../../examples/echo-agent/promptpack.yaml").to_owned(),
+        include_str!("../../examples/echo-agent/provider.yaml").to_owned(),
+    ]
+    .join("\n---\n")
+}
+
+async fn gateway(yaml: &str) -> (TestGateway, FakeRuntime) {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let gateway = TestGateway::start(yaml, runtime.address(), Options::default()).await;
+    (gateway, runtime)
+}
+
+async fn request_upload(gateway: &TestGateway, size: usize) -> Value {
+    let body = json!({"session_id": "s-1", "filename": "notes.txt",
+                      "mime_type": "text/plain", "size_bytes": size});
+    let reply = post_json(
+        gateway.facade,
+        &format!("/media/request-upload{Q}"),
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.json()
+}
+
+fn signed_put(answer: &Value, body: &'static [u8]) -> reqwest::RequestBuilder {
+    let mut request = reqwest::Client::new()
+        .put(answer["upload_url"].as_str().unwrap())
+        .body(body);
+    for (name, value) in answer["headers"].as_object().unwrap() {
+        request = request.header(name, value.as_str().unwrap());
+    }
+    request
+}
+
+async fn confirm(gateway: &TestGateway, answer: &Value) -> Reply {
+    let id = answer["upload_id"].as_str().unwrap();
+    post_json(
+        gateway.facade,
+        &format!("/media/confirm-upload/{id}{Q}"),
+        "",
+    )
+    .await
+}
+
+fn object_url(gcs: &Emulator, answer: &Value) -> String {
+    let reference = answer["storage_ref"].as_str().unwrap();
+    let key = format!("uploads/{}", reference.strip_prefix("omnia://").unwrap());
+    format!(
+        "{}/storage/v1/b/{BUCKET}/o/{}",
+        gcs.endpoint(),
+        key.replace('/', "%2F")
+    )
+}
+
+#[tokio::test]
+async fn the_bytes_go_through_signed_urls_to_the_bucket_and_back() {
+    let gcs = Emulator::start();
+    let (gateway, _runtime) = gateway(&yaml(&gcs)).await;
+    let answer = request_upload(&gateway, 5).await;
+    let url = answer["upload_url"].as_str().unwrap();
+    assert!(url.starts_with(&gcs.endpoint()), "{url}");
+    assert!(url.contains("X-Goog-Signature="), "{url}");
+    assert!(
+        url.contains("X-Goog-SignedHeaders=content-type%3Bhost%3Bx-goog-content-length-range"),
+        "{url}"
+    );
+    assert_eq!(answer["headers"]["x-goog-content-length-range"], "5,5");
+    let put = signed_put(&answer, b"hello").send().await.unwrap();
+    assert_eq!(put.status(), 200, "{:?}", put.text().await);
+
+    let confirmed = confirm(&gateway, &answer).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    assert_eq!(confirmed.json()["size_bytes"], 5);
+
+    let reference = answer["storage_ref"].as_str().unwrap();
+    let (sid, mid) = reference
+        .strip_prefix("omnia://sessions/")
+        .unwrap()
+        .split_once("/media/")
+        .unwrap();
+    let download = get(gateway.facade, &format!("/media/download/{sid}/{mid}{Q}")).await;
+    assert_eq!(download.status, 307, "{download:?}");
+    let fetched = reqwest::get(download.header("location")).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(
+        fetched.headers()["content-disposition"],
+        "attachment; filename=\"notes.txt\"; filename*=UTF-8''notes.txt"
+    );
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), b"hello");
+}
+
+#[tokio::test]
+async fn confirmation_refuses_and_deletes_an_object_of_another_size() {
+    let gcs = Emulator::start();
+    let (gateway, _runtime) = gateway(&yaml(&gcs)).await;
+    let answer = request_upload(&gateway, 5).await;
+    confirm(&gateway, &answer)
+        .await
+        .expect_error(400, "upload_failed");
+    // The emulator does not enforce the signed length range (GCS does): store more.
+    let put = signed_put(&answer, b"hello, and more")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let object = object_url(&gcs, &answer);
+    assert_eq!(reqwest::get(&object).await.unwrap().status(), 200);
+    let refused = confirm(&gateway, &answer).await;
+    let body = refused.expect_error(400, "upload_failed");
+    assert!(
+        body["detail"].as_str().unwrap().contains("declared 5"),
+        "{body}"
+    );
+    assert_eq!(reqwest::get(&object).await.unwrap().status(), 404);
+}
