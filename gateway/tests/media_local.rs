@@ -364,3 +364,34 @@ async fn a_second_gateway_sharing_redis_confirms_and_serves() {
     let download = get(first.facade, &format!("/media/download/{sid}/{mid}{Q}")).await;
     assert_eq!(&download.body[..], b"abcd");
 }
+
+#[tokio::test]
+async fn the_media_routes_run_the_agents_auth_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{}\n---\n{}",
+        yaml_with(dir.path(), "", "  externalAuth:\n    clientKeys: {}\n"),
+        key_secret(GOOD_KEY_SECRET, AGENT, GOOD_KEY, "")
+    );
+    let (gateway, _runtime) = gateway(&yaml).await;
+    let body = json!({"session_id": "s", "filename": "a.png", "mime_type": "image/png",
+                      "size_bytes": 1})
+    .to_string();
+    post_json(
+        gateway.facade,
+        &format!("/media/request-upload{Q}"),
+        body.clone(),
+    )
+    .await
+    .expect_error(401, "unauthorized");
+    get(gateway.facade, &format!("/media/info/s/abc{Q}"))
+        .await
+        .expect_error(401, "unauthorized");
+    let mut request = post_request(&format!("/media/request-upload{Q}"), body);
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {GOOD_KEY}").parse().unwrap(),
+    );
+    let admitted = send(gateway.facade, request).await;
+    assert_eq!(admitted.status, 200, "{admitted:?}");
+}
