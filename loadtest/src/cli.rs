@@ -28,6 +28,9 @@ pub struct Cli {
 pub enum Command {
     /// POST a JSON body to `{url}/functions/{name}` and measure the replies.
     Function(Box<FunctionArgs>),
+    /// POST upload requests to `{url}/media/request-upload?agent=NAME`: each signs one upload
+    /// URL (the gateway's signing and pending-upload store, nothing uploaded).
+    Media(Box<MediaArgs>),
     /// Chat over Omnia's WebSocket protocol: N sessions sending turns back to back; times to
     /// first chunk, gaps between chunks, turn durations.
     WsStream(Box<WsStreamArgs>),
@@ -139,6 +142,38 @@ pub struct FunctionArgs {
     /// Content-Type of the request body.
     #[arg(long, default_value = "application/json")]
     pub content_type: String,
+    /// Extra request header, `'Name: value'` (repeatable), e.g. `'Authorization: Bearer KEY'`.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Speak HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1 keep-alive.
+    #[arg(long)]
+    pub http2: bool,
+    /// How the load is applied.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// What is printed and written.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Flags of the `media` scenario.
+#[derive(Debug, Args)]
+pub struct MediaArgs {
+    /// Base URL of the gateway (plain http; `/media/request-upload` is appended).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The agent whose media storage signs the uploads.
+    #[arg(long, value_name = "NAME")]
+    pub agent: String,
+    /// The `session_id` of every upload request.
+    #[arg(long, default_value = "loadtest")]
+    pub session: String,
+    /// The declared MIME type.
+    #[arg(long, default_value = "image/png")]
+    pub mime_type: String,
+    /// The declared size.
+    #[arg(long, default_value_t = 1024)]
+    pub size_bytes: u64,
     /// Extra request header, `'Name: value'` (repeatable), e.g. `'Authorization: Bearer KEY'`.
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
     pub headers: Vec<(HeaderName, HeaderValue)>,

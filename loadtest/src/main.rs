@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Function(args) => run::function(&args).map(|_| ()),
+        Command::Media(args) => run::media(&args).map(|_| ()),
         Command::WsStream(args) => run::ws_stream(&args).map(|_| ()),
         Command::WsIdle(args) => run::ws_idle(&args).map(|_| ()),
         Command::Plot(args) => run::plot(&args),

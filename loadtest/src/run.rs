@@ -4,11 +4,13 @@ use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::body::{self, BodySource};
 use crate::cli::{
-    DEFAULT_TURNS, FunctionArgs, LoadArgs, OutputArgs, PacerKind, PlotArgs, WsIdleArgs,
+    DEFAULT_TURNS, FunctionArgs, LoadArgs, MediaArgs, OutputArgs, PacerKind, PlotArgs, WsIdleArgs,
     WsStreamArgs,
 };
 use crate::model::{self, Control, LoadModel, Pacer, RunOutput, Settings, pacer};
@@ -189,10 +191,12 @@ async fn run_function(args: &FunctionArgs) -> Result<Report, String> {
         }
     };
     let body = body::load(&source)?;
+    let path = format!("/functions/{}", args.function);
     let scenario = Arc::new(
         FunctionScenario::new(FunctionConfig {
             url: &args.url,
-            function: &args.function,
+            path: &path,
+            name: "function",
             body,
             content_type: &args.content_type,
             headers: &args.headers,
@@ -200,7 +204,63 @@ async fn run_function(args: &FunctionArgs) -> Result<Report, String> {
         })
         .await?,
     );
-    let model = load_model(&args.load);
+    drive(scenario, &args.load, &args.output, args.http2).await
+}
+
+/// Runs `media`, prints the report and returns it.
+pub fn media(args: &MediaArgs) -> Result<Report, String> {
+    let runtime = runtime(args.load.threads)?;
+    let report = runtime.block_on(run_media(args))?;
+    emit(&report, &args.output)?;
+    Ok(report)
+}
+
+async fn run_media(args: &MediaArgs) -> Result<Report, String> {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("agent", &args.agent)
+        .finish();
+    let path = format!("/media/request-upload?{query}");
+    let body = serde_json::json!({
+        "session_id": args.session,
+        "filename": "loadtest.bin",
+        "mime_type": args.mime_type,
+        "size_bytes": args.size_bytes,
+    });
+    let scenario = Arc::new(
+        FunctionScenario::new(FunctionConfig {
+            url: &args.url,
+            path: &path,
+            name: "media",
+            body: Bytes::from(body.to_string()),
+            content_type: "application/json",
+            headers: &args.headers,
+            http2: args.http2,
+        })
+        .await?,
+    );
+    drive(scenario, &args.load, &args.output, args.http2).await
+}
+
+/// The flags a request/reply run is driven by.
+struct DriveArgs<'a> {
+    load: &'a LoadArgs,
+    output: &'a OutputArgs,
+    http2: bool,
+}
+
+/// Runs `scenario` under the load the flags ask for and reports it.
+async fn drive(
+    scenario: Arc<FunctionScenario>,
+    load: &LoadArgs,
+    output_args: &OutputArgs,
+    http2: bool,
+) -> Result<Report, String> {
+    let args = DriveArgs {
+        load,
+        output: output_args,
+        http2,
+    };
+    let model = load_model(args.load);
     let info = RunInfo {
         label: args
             .output
@@ -222,8 +282,8 @@ async fn run_function(args: &FunctionArgs) -> Result<Report, String> {
     let output = execute(
         &scenario,
         model,
-        settings(&args.load),
-        show_progress(&args.output),
+        settings(args.load),
+        show_progress(args.output),
     )
     .await?;
     Ok(Report::new(info, &output.recorder, output.measured))

@@ -34,7 +34,8 @@ async fn scenario(url: &str, body: &'static [u8], http2: bool) -> Arc<FunctionSc
     let headers = [(AUTHORIZATION, HeaderValue::from_static("Bearer KEY"))];
     let config = FunctionConfig {
         url,
-        function: "echo",
+        path: "/functions/echo",
+        name: "function",
         body: Bytes::from_static(body),
         content_type: "application/json",
         headers: &headers,

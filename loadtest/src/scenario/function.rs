@@ -1,4 +1,6 @@
-//! The `function` scenario: `POST {url}/functions/{name}` with a prebuilt body and headers.
+//! The `function` scenario: `POST {url}/functions/{name}` with a prebuilt body and headers. The
+//! `media` scenario is the same exchange on `POST {url}/media/request-upload?agent=NAME` (one
+//! signed upload per request), so it is this scenario under another name and path.
 //!
 //! Everything that does not change between requests (URI, headers, body) is built once; a
 //! request costs a reference-count bump for the body and URI and one header-map clone, which hyper
@@ -20,6 +22,7 @@ use super::{ErrorKind, Exchange, Outcome, Scenario};
 /// Everything needed to call one function, resolved at start-up.
 #[derive(Debug)]
 pub struct FunctionScenario {
+    name: &'static str,
     addr: SocketAddr,
     uri: Uri,
     headers: HeaderMap,
@@ -33,8 +36,10 @@ pub struct FunctionScenario {
 pub struct FunctionConfig<'a> {
     /// Base URL, `http://host:port[/prefix]`.
     pub url: &'a str,
-    /// Function name.
-    pub function: &'a str,
+    /// The route after the base URL: `/functions/{name}`, `/media/request-upload?agent=NAME`.
+    pub path: &'a str,
+    /// The scenario's name in reports (`function`, `media`).
+    pub name: &'static str,
     /// Request body.
     pub body: Bytes,
     /// Content-Type header value.
@@ -70,7 +75,7 @@ impl FunctionScenario {
             .ok_or_else(|| format!("{} resolves to no address", authority.host()))?;
 
         let prefix = base.path().trim_end_matches('/');
-        let path = format!("{prefix}/functions/{}", config.function);
+        let path = format!("{prefix}{}", config.path);
         let target = format!("http://{authority}{path}");
         // HTTP/2 needs scheme and authority in the URI (they become :scheme and :authority);
         // HTTP/1.1 sends the origin form with a Host header, as browsers and wrk do.
@@ -93,6 +98,7 @@ impl FunctionScenario {
             headers.append(name.clone(), value.clone());
         }
         Ok(Self {
+            name: config.name,
             addr,
             uri,
             headers,
@@ -156,7 +162,7 @@ impl Scenario for Arc<FunctionScenario> {
     type Worker = FunctionWorker;
 
     fn name(&self) -> &'static str {
-        "function"
+        self.name
     }
 
     fn worker(&self) -> FunctionWorker {

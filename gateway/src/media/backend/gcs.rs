@@ -24,7 +24,7 @@ use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{Backend, BackendError, Download, ObjectMeta, Upload, UploadTarget};
+use super::{Backend, BackendError, Download, ObjectMeta, Upload, UploadTarget, percent_encode};
 
 const GOOGLE: &str = "https://storage.googleapis.com";
 /// How long the gateway's own signed requests live.
@@ -112,7 +112,7 @@ impl Signer {
         ]
         .iter()
         .chain(query)
-        .map(|(k, v)| (encode(k, true), encode(v, true)))
+        .map(|(k, v)| (percent_encode(k, true), percent_encode(v, true)))
         .collect();
         params.sort();
         let canonical_query = params
@@ -154,22 +154,6 @@ fn collapse(value: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
-}
-
-/// RFC 3986 percent-encoding: unreserved characters stay; `/` stays unless `slash`.
-fn encode(text: &str, slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'.' | b'_' | b'~')
-            || (byte == b'/' && !slash)
-        {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -239,7 +223,7 @@ impl GcsBackend {
     }
 
     fn path(&self, key: &str) -> String {
-        format!("/{}/{}", self.bucket, encode(key, false))
+        format!("/{}/{}", self.bucket, percent_encode(key, false))
     }
 
     fn signed(
@@ -342,7 +326,7 @@ impl Backend for GcsBackend {
                 Some(base) => self.http.delete(format!(
                     "{base}/storage/v1/b/{}/o/{}",
                     self.bucket,
-                    encode(key, true)
+                    percent_encode(key, true)
                 )),
                 None => self
                     .http
@@ -425,7 +409,7 @@ mod tests {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             let path = match case["object"].as_str() {
-                Some(object) => format!("/{}/{}", text("bucket"), encode(object, false)),
+                Some(object) => format!("/{}/{}", text("bucket"), percent_encode(object, false)),
                 None => format!("/{}", text("bucket")),
             };
             let url = signer

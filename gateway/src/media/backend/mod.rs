@@ -85,6 +85,24 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// RFC 3986 percent-encoding: unreserved characters stay, `/` too unless `slash`; everything
+/// else is `%XX`. What the signature schemes' canonical forms and URLs both use.
+pub fn percent_encode(text: &str, slash: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric()
+            || matches!(byte, b'-' | b'.' | b'_' | b'~')
+            || (byte == b'/' && !slash)
+        {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
 /// `Content-Disposition`: `inline` for images, audio and video a browser shows, `attachment`
 /// for everything else; the name quoted, and in full as RFC 5987 `filename*`.
 pub fn disposition(filename: &str, mime_type: &str) -> String {
