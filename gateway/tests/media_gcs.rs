@@ -74,6 +74,15 @@ impl Drop for Emulator {
 }
 
 fn yaml(gcs: &Emulator) -> String {
+    let key = format!(
+        "  GOOGLE_APPLICATION_CREDENTIALS_JSON: {}\n",
+        serde_json::to_string(ACCOUNT).unwrap()
+    );
+    yaml_with_key(gcs, &key)
+}
+
+/// The agent's manifest, its Secret holding `key` (`stringData` lines).
+fn yaml_with_key(gcs: &Emulator, key: &str) -> String {
     let agent = format!(
         "apiVersion: omnia.altairalabs.ai/v1alpha1
 kind: AgentRuntime
@@ -90,11 +99,8 @@ spec:
 ",
         gcs.endpoint()
     );
-    let secret = format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: gcs-key}}\nstringData:\n  \
-         GOOGLE_APPLICATION_CREDENTIALS_JSON: {}\n",
-        serde_json::to_string(ACCOUNT).unwrap()
-    );
+    let secret =
+        format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: gcs-key}}\nstringData:\n{key}");
     [
         echo_yaml(),
         agent,
@@ -214,4 +220,21 @@ async fn confirmation_refuses_and_deletes_an_object_of_another_size() {
         "{body}"
     );
     assert_eq!(reqwest::get(&object).await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn an_hmac_key_signs_instead_of_the_service_account() {
+    let gcs = Emulator::start();
+    let key = "  GCS_HMAC_ACCESS_ID: GOOGTS7C7FUP3AIRVJTE2BCD\n  GCS_HMAC_SECRET: bGoa+V7g/yqDXvKRqq+JTFn4uQZbPiQJo4pf9RzJ\n";
+    let (gateway, _runtime) = gateway(&yaml_with_key(&gcs, key)).await;
+    let answer = request_upload(&gateway, 5).await;
+    let url = answer["upload_url"].as_str().unwrap();
+    assert!(url.contains("X-Goog-Algorithm=GOOG4-HMAC-SHA256"), "{url}");
+    assert!(
+        url.contains("X-Goog-Credential=GOOGTS7C7FUP3AIRVJTE2BCD%2F"),
+        "{url}"
+    );
+    let put = signed_put(&answer, b"hello").send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(confirm(&gateway, &answer).await.status, 200);
 }

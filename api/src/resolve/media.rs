@@ -23,6 +23,8 @@ const AWS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 const AWS_SECRET: &str = "AWS_SECRET_ACCESS_KEY";
 const AZURE_KEYS: [&str; 2] = ["AZURE_STORAGE_KEY", "key"];
 const GCS_KEYS: [&str; 2] = ["GOOGLE_APPLICATION_CREDENTIALS_JSON", "key.json"];
+const GCS_HMAC_ID: &str = "GCS_HMAC_ACCESS_ID";
+const GCS_HMAC_SECRET: &str = "GCS_HMAC_SECRET";
 
 /// The variables, by the setting they carry.
 mod var {
@@ -202,11 +204,22 @@ fn backend(
         }
         "gcs" => {
             let gcs = storage.gcs.clone().unwrap_or_default();
-            let service_account = secret
-                .map(|name| {
-                    secret_value(origin, namespace, name, &GCS_KEYS, index).map(ApiKey::new)
-                })
-                .transpose()?;
+            // An HMAC key pair in the Secret wins; else its service-account JSON key.
+            let hmac = match secret {
+                Some(name) => {
+                    let id = secret_value(origin, namespace, name, &[GCS_HMAC_ID], index).ok();
+                    let key = secret_value(origin, namespace, name, &[GCS_HMAC_SECRET], index).ok();
+                    id.zip(key).map(|(id, key)| (id, ApiKey::new(key)))
+                }
+                None => None,
+            };
+            let service_account = match (secret, &hmac) {
+                (Some(name), None) => Some(ApiKey::new(secret_value(
+                    origin, namespace, name, &GCS_KEYS, index,
+                )?)),
+                _ => None,
+            };
+
             MediaBackend::Gcs {
                 bucket: required(
                     pick(var::GCS_BUCKET, gcs.bucket.as_ref()),
@@ -215,6 +228,7 @@ fn backend(
                 )?,
                 prefix: prefix(pick(var::GCS_PREFIX, gcs.prefix.as_ref())),
                 service_account,
+                hmac,
                 endpoint: pick(var::GCS_ENDPOINT, gcs.endpoint.as_ref()),
             }
         }

@@ -63,8 +63,11 @@ pub enum MediaBackend {
     Gcs {
         bucket: String,
         prefix: String,
-        /// A service-account JSON key, for V4 signing.
+        /// A service-account JSON key, for V4 signing (RSA).
         service_account: Option<ApiKey>,
+        /// An HMAC key (access id, secret), for V4 signing with `GOOG4-HMAC-SHA256`; preferred
+        /// over the service account when both are given (far cheaper to sign with).
+        hmac: Option<(String, ApiKey)>,
         /// An emulator or other endpoint instead of `https://storage.googleapis.com`.
         endpoint: Option<String>,
     },

@@ -106,11 +106,17 @@ impl MediaAgent {
                 bucket,
                 prefix,
                 service_account,
+                hmac,
                 endpoint,
             } => (
                 Arc::new(
-                    GcsBackend::new(bucket, service_account.as_ref(), endpoint.as_deref())
-                        .map_err(|e| format!("agent {:?}: {e}", agent.name))?,
+                    GcsBackend::new(
+                        bucket,
+                        service_account.as_ref(),
+                        hmac.as_ref(),
+                        endpoint.as_deref(),
+                    )
+                    .map_err(|e| format!("agent {:?}: {e}", agent.name))?,
                 ),
                 prefix.clone(),
             ),

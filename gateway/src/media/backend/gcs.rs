@@ -1,5 +1,7 @@
-//! The `gcs` backend: a Google Cloud Storage bucket, reached through V4 signed URLs
-//! (`GOOG4-RSA-SHA256`) that we sign with the service account's RSA key (ring).
+//! The `gcs` backend: a Google Cloud Storage bucket, reached through V4 signed URLs that we sign:
+//! `GOOG4-HMAC-SHA256` with an HMAC key when the Secret has one (as cheap as SigV4), else
+//! `GOOG4-RSA-SHA256` with the service account's RSA key (ring; one RSA-2048 operation per URL,
+//! about 0.55 ms here, see BENCHMARKS.md).
 //!
 //! Why our own signer: Google's Rust client (`google-cloud-storage`) does sign URLs, but brings
 //! its whole gRPC/gax stack (about 30 direct dependencies) for one RSA signature over a string;
@@ -34,14 +36,56 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a V4 signed URL may live.
 const MAX_TTL: u64 = 7 * 24 * 3600;
 
-/// Signs V4 URLs with a service account's key.
+/// The names a V4 signature uses: Google's, or (for the cross-check in the tests) AWS's, whose
+/// SigV4 is the same algorithm under other names.
+#[derive(Debug, Clone, Copy)]
+struct Names {
+    /// `GOOG4`: the algorithm's prefix and the HMAC key's.
+    vendor: &'static str,
+    /// `X-Goog-`.
+    params: &'static str,
+    region: &'static str,
+    service: &'static str,
+    /// `goog4_request`.
+    request: &'static str,
+}
+
+const GOOGLE_NAMES: Names = Names {
+    vendor: "GOOG4",
+    params: "X-Goog-",
+    region: "auto",
+    service: "storage",
+    request: "goog4_request",
+};
+
+/// What signs.
+enum Key {
+    /// A service account's RSA key (`GOOG4-RSA-SHA256`): one RSA-2048 operation per URL.
+    Rsa { key: RsaKeyPair, rng: SystemRandom },
+    /// An HMAC key (`GOOG4-HMAC-SHA256`, GCS's interoperability keys): as cheap as SigV4.
+    Hmac { secret: String },
+}
+
+/// Signs V4 URLs.
 pub struct Signer {
-    email: String,
-    key: RsaKeyPair,
-    rng: SystemRandom,
+    /// The service account's email, or the HMAC key's access id.
+    id: String,
+    key: Key,
+    names: Names,
 }
 
 impl Signer {
+    /// The signer of an HMAC key: its access id and secret.
+    pub fn hmac(access_id: &str, secret: &str) -> Self {
+        Self {
+            id: access_id.to_owned(),
+            key: Key::Hmac {
+                secret: secret.to_owned(),
+            },
+            names: GOOGLE_NAMES,
+        }
+    }
+
     /// The signer of a service-account JSON key (`client_email`, `private_key` as PKCS#8 PEM).
     pub fn from_json(json: &str) -> Result<Self, String> {
         #[derive(serde::Deserialize)]
@@ -62,10 +106,41 @@ impl Signer {
         let key = RsaKeyPair::from_pkcs8(&der)
             .map_err(|e| format!("the service account's private_key is not an RSA key: {e}"))?;
         Ok(Self {
-            email: account.client_email,
-            key,
-            rng: SystemRandom::new(),
+            id: account.client_email,
+            key: Key::Rsa {
+                key,
+                rng: SystemRandom::new(),
+            },
+            names: GOOGLE_NAMES,
         })
+    }
+
+    fn algorithm(&self) -> String {
+        match self.key {
+            Key::Rsa { .. } => format!("{}-RSA-SHA256", self.names.vendor),
+            Key::Hmac { .. } => format!("{}-HMAC-SHA256", self.names.vendor),
+        }
+    }
+
+    /// The hex signature of `to_sign` for the day `day` (`YYYYMMDD`).
+    fn signature(&self, day: &str, to_sign: &str) -> Result<String, String> {
+        match &self.key {
+            Key::Rsa { key, rng } => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, rng, to_sign.as_bytes(), &mut signature)
+                    .map_err(|_| "the RSA signature failed".to_owned())?;
+                Ok(hex(&signature))
+            }
+            Key::Hmac { secret } => {
+                let names = self.names;
+                let first = format!("{}{secret}", names.vendor);
+                let mut key = hmac(first.as_bytes(), day.as_bytes())?;
+                for part in [names.region, names.service, names.request] {
+                    key = hmac(&key, part.as_bytes())?;
+                }
+                Ok(hex(&hmac(&key, to_sign.as_bytes())?))
+            }
+        }
     }
 
     /// The signed URL of `method` on `path` (`/bucket/object`, already encoded) at
@@ -89,7 +164,9 @@ impl Signer {
             ))
             .map_err(|e| e.to_string())?;
         let day = &stamp[..8];
-        let scope = format!("{day}/auto/storage/goog4_request");
+        let names = self.names;
+        let scope = format!("{day}/{}/{}/{}", names.region, names.service, names.request);
+        let algorithm = self.algorithm();
         let mut canonical_headers: Vec<(String, String)> = headers
             .iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), collapse(value)))
@@ -101,19 +178,21 @@ impl Signer {
             .map(|(name, _)| name.as_str())
             .collect::<Vec<_>>()
             .join(";");
-        let credential = format!("{}/{scope}", self.email);
+        let credential = format!("{}/{scope}", self.id);
         let expires = expires.min(MAX_TTL).to_string();
-        let mut params: Vec<(String, String)> = [
-            ("X-Goog-Algorithm", "GOOG4-RSA-SHA256"),
-            ("X-Goog-Credential", credential.as_str()),
-            ("X-Goog-Date", stamp.as_str()),
-            ("X-Goog-Expires", expires.as_str()),
-            ("X-Goog-SignedHeaders", signed_headers.as_str()),
-        ]
-        .iter()
-        .chain(query)
-        .map(|(k, v)| (percent_encode(k, true), percent_encode(v, true)))
-        .collect();
+        let own = [
+            ("Algorithm", algorithm.as_str()),
+            ("Credential", credential.as_str()),
+            ("Date", stamp.as_str()),
+            ("Expires", expires.as_str()),
+            ("SignedHeaders", signed_headers.as_str()),
+        ];
+        let mut params: Vec<(String, String)> = own
+            .iter()
+            .map(|(k, v)| (format!("{}{k}", names.params), *v))
+            .chain(query.iter().map(|(k, v)| ((*k).to_owned(), *v)))
+            .map(|(k, v)| (percent_encode(&k, true), percent_encode(v, true)))
+            .collect();
         params.sort();
         let canonical_query = params
             .iter()
@@ -126,22 +205,11 @@ impl Signer {
         }
         let _ = write!(canonical, "\n{signed_headers}\nUNSIGNED-PAYLOAD");
         let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
-        let to_sign = format!(
-            "GOOG4-RSA-SHA256\n{stamp}\n{scope}\n{}",
-            hex(digest.as_ref())
-        );
-        let mut signature = vec![0; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &self.rng,
-                to_sign.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| "the RSA signature failed".to_owned())?;
+        let to_sign = format!("{algorithm}\n{stamp}\n{scope}\n{}", hex(digest.as_ref()));
+        let signature = self.signature(day, &to_sign)?;
         Ok(format!(
-            "{scheme}://{host}{path}?{canonical_query}&X-Goog-Signature={}",
-            hex(&signature)
+            "{scheme}://{host}{path}?{canonical_query}&{}Signature={signature}",
+            names.params
         ))
     }
 }
@@ -154,6 +222,13 @@ fn collapse(value: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> Result<Vec<u8>, String> {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
+    mac.update(message);
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -185,19 +260,25 @@ impl std::fmt::Debug for GcsBackend {
 }
 
 impl GcsBackend {
-    /// The backend of `bucket`; the service-account JSON key is required (it signs every URL).
+    /// The backend of `bucket`, signing with the HMAC key when there is one, else the
+    /// service-account JSON key; one of them is required (it signs every URL).
     pub fn new(
         bucket: &str,
         service_account: Option<&ApiKey>,
+        hmac: Option<&(String, ApiKey)>,
         endpoint: Option<&str>,
     ) -> Result<Self, String> {
-        let account = service_account.ok_or_else(|| {
-            format!(
-                "the GCS bucket {bucket} needs a service-account JSON key to sign URLs: set \
-                 spec.media.storage.secretRef (key GOOGLE_APPLICATION_CREDENTIALS_JSON)"
-            )
-        })?;
-        let signer = Signer::from_json(account.expose())?;
+        let signer = match (hmac, service_account) {
+            (Some((id, secret)), _) => Signer::hmac(id, secret.expose()),
+            (None, Some(account)) => Signer::from_json(account.expose())?,
+            (None, None) => {
+                return Err(format!(
+                    "the GCS bucket {bucket} needs a key to sign URLs: set \
+                     spec.media.storage.secretRef to a Secret with GCS_HMAC_ACCESS_ID and \
+                     GCS_HMAC_SECRET, or with GOOGLE_APPLICATION_CREDENTIALS_JSON"
+                ));
+            }
+        };
         let base = endpoint.unwrap_or(GOOGLE).trim_end_matches('/');
         let url = reqwest::Url::parse(base).map_err(|e| format!("`{base}` is not a URL: {e}"))?;
         let host = match (url.host_str(), url.port()) {
@@ -426,6 +507,82 @@ mod tests {
                 .unwrap();
             assert_eq!(url, text("expectedUrl"), "{}", text("description"));
         }
+    }
+
+    #[test]
+    fn the_hmac_signature_is_sigv4_under_googles_names() {
+        // GOOG4-HMAC-SHA256 is AWS SigV4 with Google's names: signed with AWS's names, ours must
+        // equal aws-sigv4's signature of the same request.
+        use aws_sigv4::http_request::{
+            SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+        };
+        let aws = Names {
+            vendor: "AWS4",
+            params: "X-Amz-",
+            region: "us-east-1",
+            service: "s3",
+            request: "aws4_request",
+        };
+        let (id, secret) = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        let signer = Signer {
+            id: id.into(),
+            key: Key::Hmac {
+                secret: secret.into(),
+            },
+            names: aws,
+        };
+        let at = OffsetDateTime::parse("2013-05-24T00:00:00Z", &Rfc3339).unwrap();
+        let headers = [("content-type", "image/png"), ("content-length", "4")];
+        let ours = signer
+            .sign(
+                "PUT",
+                "https",
+                "examplebucket.s3.amazonaws.com",
+                "/sessions/s/media/m",
+                &headers,
+                &[],
+                900,
+                at,
+            )
+            .unwrap();
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(900));
+        let identity = aws_credential_types::Credentials::new(id, secret, None, None, "t").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600))
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let request = SignableRequest::new(
+            "PUT",
+            "https://examplebucket.s3.amazonaws.com/sessions/s/media/m",
+            headers.iter().copied(),
+            SignableBody::UnsignedPayload,
+        )
+        .unwrap();
+        let (instructions, signature) = sign(request, &params).unwrap().into_parts();
+        assert!(
+            ours.ends_with(&format!("&X-Amz-Signature={signature}")),
+            "{ours} vs {signature}"
+        );
+        let signed_headers = instructions
+            .params()
+            .iter()
+            .find(|(k, _)| *k == "X-Amz-SignedHeaders")
+            .map(|(_, v)| v.to_string())
+            .unwrap();
+        assert!(
+            ours.contains(&format!(
+                "X-Amz-SignedHeaders={}",
+                signed_headers.replace(';', "%3B")
+            )),
+            "{ours}"
+        );
     }
 
     #[test]
