@@ -61,7 +61,10 @@ const GOOGLE_NAMES: Names = Names {
 /// What signs.
 enum Key {
     /// A service account's RSA key (`GOOG4-RSA-SHA256`): one RSA-2048 operation per URL.
-    Rsa { key: RsaKeyPair, rng: SystemRandom },
+    Rsa {
+        key: Box<RsaKeyPair>,
+        rng: SystemRandom,
+    },
     /// An HMAC key (`GOOG4-HMAC-SHA256`, GCS's interoperability keys): as cheap as SigV4.
     Hmac { secret: String },
 }
@@ -108,7 +111,7 @@ impl Signer {
         Ok(Self {
             id: account.client_email,
             key: Key::Rsa {
-                key,
+                key: Box::new(key),
                 rng: SystemRandom::new(),
             },
             names: GOOGLE_NAMES,
