@@ -15,12 +15,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
 use sha2::Sha256;
-use support::*;
+use support::media::*;
 
-const AGENT: &str = "media-agent";
-const Q: &str = "?agent=media-agent";
 const ACCOUNT: &str = "devstoreaccount1";
 const CONTAINER: &str = "media";
 /// Azurite's well-known development account key (public: it is in Azurite's README).
@@ -145,15 +142,8 @@ impl Drop for Azurite {
 }
 
 fn yaml(azurite: &Azurite, storage: &str) -> String {
-    let agent = format!(
-        "apiVersion: omnia.altairalabs.ai/v1alpha1
-kind: AgentRuntime
-metadata: {{name: {AGENT}}}
-spec:
-  promptPackRef: {{name: chat-pack}}
-  facade: {{type: websocket, handler: echo}}
-  providers: [{{name: default, providerRef: {{name: chat-provider}}}}]
-  media:
+    let spec = format!(
+        "  media:
     storage:
       type: azure
       azure: {{account: {ACCOUNT}, container: {CONTAINER}, prefix: uploads, endpoint: '{}'}}
@@ -162,79 +152,8 @@ spec:
 {storage}",
         azurite.endpoint()
     );
-    let secret = format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: azure-key}}\nstringData:\n  \
-         AZURE_STORAGE_KEY: '{ACCOUNT_KEY}'\n"
-    );
-    [
-        echo_yaml(),
-        agent,
-        secret,
-        include_str!("../../examples/echo-agent/promptpack.yaml").to_owned(),
-        include_str!("../../examples/echo-agent/provider.yaml").to_owned(),
-    ]
-    .join("\n---\n")
-}
-
-async fn gateway(yaml: &str) -> (TestGateway, FakeRuntime) {
-    let runtime = FakeRuntime::start(Behaviour::Echo).await;
-    let gateway = TestGateway::start(yaml, runtime.address(), Options::default()).await;
-    (gateway, runtime)
-}
-
-async fn request_upload(gateway: &TestGateway, size: usize) -> Value {
-    let body = json!({"session_id": "s-1", "filename": "report.pdf",
-                      "mime_type": "application/pdf", "size_bytes": size});
-    let reply = post_json(
-        gateway.facade,
-        &format!("/media/request-upload{Q}"),
-        body.to_string(),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
-    reply.json()
-}
-
-/// The signed upload as the client makes it: its method, URL and headers, with `body`.
-fn signed_put(answer: &Value, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
-    let mut request = reqwest::Client::new().put(url).body(body);
-    for (name, value) in answer["headers"].as_object().unwrap() {
-        request = request.header(name, value.as_str().unwrap());
-    }
-    request
-}
-
-async fn confirm(gateway: &TestGateway, answer: &Value) -> Reply {
-    let id = answer["upload_id"].as_str().unwrap();
-    post_json(
-        gateway.facade,
-        &format!("/media/confirm-upload/{id}{Q}"),
-        "",
-    )
-    .await
-}
-
-fn blob_of(answer: &Value) -> String {
-    let reference = answer["storage_ref"].as_str().unwrap();
-    let rest = reference.strip_prefix("omnia://").unwrap();
-    format!("uploads/{rest}")
-}
-
-fn url_of(answer: &Value) -> String {
-    answer["upload_url"].as_str().unwrap().to_owned()
-}
-
-/// `GET /media/download/...` of the confirmed upload `answer`: the SAS URL it redirects to.
-async fn download_location(gateway: &TestGateway, answer: &Value) -> String {
-    let reference = answer["storage_ref"].as_str().unwrap();
-    let (sid, mid) = reference
-        .strip_prefix("omnia://sessions/")
-        .unwrap()
-        .split_once("/media/")
-        .unwrap();
-    let download = get(gateway.facade, &format!("/media/download/{sid}/{mid}{Q}")).await;
-    assert_eq!(download.status, 307, "{download:?}");
-    download.header("location").to_owned()
+    let key = secret("azure-key", &[("AZURE_STORAGE_KEY", ACCOUNT_KEY)]);
+    media_yaml("echo", &spec, &[key])
 }
 
 /// A 403 from Azurite, for the reason `code` (`AuthorizationFailure`: the signature or its
@@ -247,11 +166,11 @@ fn refused(response: reqwest::Response, code: &str) {
 #[tokio::test]
 async fn the_bytes_go_to_the_container_and_come_back_through_a_signed_get() {
     let azurite = Azurite::start().await;
-    let (gateway, _runtime) = gateway(&yaml(&azurite, "")).await;
-    let answer = request_upload(&gateway, 11).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&azurite, "")).await;
+    let answer = pdf_upload(&gateway, 11).await;
     let url = url_of(&answer);
     assert!(
-        url.starts_with(&azurite.blob_url(&blob_of(&answer))),
+        url.starts_with(&azurite.blob_url(&key_of(&answer))),
         "{url}"
     );
     assert!(url.contains("&sig="), "{url}");
@@ -287,10 +206,10 @@ async fn the_bytes_go_to_the_container_and_come_back_through_a_signed_get() {
 #[tokio::test]
 async fn the_emulator_refuses_what_the_signature_does_not_allow() {
     let azurite = Azurite::start().await;
-    let (gateway, _runtime) = gateway(&yaml(&azurite, "")).await;
-    let answer = request_upload(&gateway, 4).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&azurite, "")).await;
+    let answer = pdf_upload(&gateway, 4).await;
     let url = url_of(&answer);
-    let blob = blob_of(&answer);
+    let blob = key_of(&answer);
 
     // A tampered signature (the encoded signature ends the URL).
     let (signed, signature) = url.split_once("&sig=").unwrap();
@@ -342,8 +261,8 @@ async fn the_emulator_refuses_what_the_signature_does_not_allow() {
 #[tokio::test]
 async fn an_expired_upload_url_is_refused_by_the_emulator() {
     let azurite = Azurite::start().await;
-    let (gateway, _runtime) = gateway(&yaml(&azurite, "      uploadURLTTL: 1s\n")).await;
-    let answer = request_upload(&gateway, 4).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&azurite, "      uploadURLTTL: 1s\n")).await;
+    let answer = pdf_upload(&gateway, 4).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     refused(
         signed_put(&answer, &url_of(&answer), b"abcd".to_vec())
@@ -352,20 +271,20 @@ async fn an_expired_upload_url_is_refused_by_the_emulator() {
             .unwrap(),
         "AuthorizationFailure",
     );
-    assert_eq!(azurite.head(&blob_of(&answer)).await.0, 404);
+    assert_eq!(azurite.head(&key_of(&answer)).await.0, 404);
 }
 
 #[tokio::test]
 async fn confirmation_checks_the_stored_blob_and_deletes_a_mismatch() {
     let azurite = Azurite::start().await;
-    let (gateway, _runtime) = gateway(&yaml(&azurite, "")).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&azurite, "")).await;
     // Nothing uploaded yet: refused, and the upload stays pending.
-    let answer = request_upload(&gateway, 4).await;
+    let answer = pdf_upload(&gateway, 4).await;
     confirm(&gateway, &answer)
         .await
         .expect_error(400, "upload_failed");
     // Another size than declared, through the upload SAS itself: a SAS cannot bind the length.
-    let blob = blob_of(&answer);
+    let blob = key_of(&answer);
     let put = signed_put(&answer, &url_of(&answer), b"much longer than four".to_vec())
         .send()
         .await

@@ -11,10 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::media::*;
 use support::*;
 
-const AGENT: &str = "media-agent";
-const Q: &str = "?agent=media-agent";
 const BUCKET: &str = "media";
 const ACCOUNT: &str = include_str!("fixtures/gcs/service-account.json");
 
@@ -83,15 +82,8 @@ fn yaml(gcs: &Emulator) -> String {
 
 /// The agent's manifest, its Secret holding `key` (`stringData` lines).
 fn yaml_with_key(gcs: &Emulator, key: &str) -> String {
-    let agent = format!(
-        "apiVersion: omnia.altairalabs.ai/v1alpha1
-kind: AgentRuntime
-metadata: {{name: {AGENT}}}
-spec:
-  promptPackRef: {{name: chat-pack}}
-  facade: {{type: websocket, handler: echo}}
-  providers: [{{name: default, providerRef: {{name: chat-provider}}}}]
-  media:
+    let spec = format!(
+        "  media:
     storage:
       type: gcs
       gcs: {{bucket: {BUCKET}, prefix: uploads, endpoint: '{}'}}
@@ -101,58 +93,19 @@ spec:
     );
     let secret =
         format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: gcs-key}}\nstringData:\n{key}");
-    [
-        echo_yaml(),
-        agent,
-        secret,
-        include_str!("../../examples/echo-agent/promptpack.yaml").to_owned(),
-        include_str!("../../examples/echo-agent/provider.yaml").to_owned(),
-    ]
-    .join("\n---\n")
+    media_yaml("echo", &spec, &[secret])
 }
 
-async fn gateway(yaml: &str) -> (TestGateway, FakeRuntime) {
-    let runtime = FakeRuntime::start(Behaviour::Echo).await;
-    let gateway = TestGateway::start(yaml, runtime.address(), Options::default()).await;
-    (gateway, runtime)
-}
-
-async fn request_upload(gateway: &TestGateway, size: usize) -> Value {
+async fn text_upload(gateway: &TestGateway, size: usize) -> Value {
     let body = json!({"session_id": "s-1", "filename": "notes.txt",
                       "mime_type": "text/plain", "size_bytes": size});
-    let reply = post_json(
-        gateway.facade,
-        &format!("/media/request-upload{Q}"),
-        body.to_string(),
-    )
-    .await;
+    let reply = request_upload(gateway, &body).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     reply.json()
 }
 
-fn signed_put(answer: &Value, body: &'static [u8]) -> reqwest::RequestBuilder {
-    let mut request = reqwest::Client::new()
-        .put(answer["upload_url"].as_str().unwrap())
-        .body(body);
-    for (name, value) in answer["headers"].as_object().unwrap() {
-        request = request.header(name, value.as_str().unwrap());
-    }
-    request
-}
-
-async fn confirm(gateway: &TestGateway, answer: &Value) -> Reply {
-    let id = answer["upload_id"].as_str().unwrap();
-    post_json(
-        gateway.facade,
-        &format!("/media/confirm-upload/{id}{Q}"),
-        "",
-    )
-    .await
-}
-
 fn object_url(gcs: &Emulator, answer: &Value) -> String {
-    let reference = answer["storage_ref"].as_str().unwrap();
-    let key = format!("uploads/{}", reference.strip_prefix("omnia://").unwrap());
+    let key = key_of(answer);
     format!(
         "{}/storage/v1/b/{BUCKET}/o/{}",
         gcs.endpoint(),
@@ -163,8 +116,8 @@ fn object_url(gcs: &Emulator, answer: &Value) -> String {
 #[tokio::test]
 async fn the_bytes_go_through_signed_urls_to_the_bucket_and_back() {
     let gcs = Emulator::start();
-    let (gateway, _runtime) = gateway(&yaml(&gcs)).await;
-    let answer = request_upload(&gateway, 5).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&gcs)).await;
+    let answer = text_upload(&gateway, 5).await;
     let url = answer["upload_url"].as_str().unwrap();
     assert!(url.starts_with(&gcs.endpoint()), "{url}");
     assert!(url.contains("X-Goog-Signature="), "{url}");
@@ -173,22 +126,19 @@ async fn the_bytes_go_through_signed_urls_to_the_bucket_and_back() {
         "{url}"
     );
     assert_eq!(answer["headers"]["x-goog-content-length-range"], "5,5");
-    let put = signed_put(&answer, b"hello").send().await.unwrap();
+    let put = signed_put(&answer, &url_of(&answer), b"hello".to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.status(), 200, "{:?}", put.text().await);
 
     let confirmed = confirm(&gateway, &answer).await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
     assert_eq!(confirmed.json()["size_bytes"], 5);
 
-    let reference = answer["storage_ref"].as_str().unwrap();
-    let (sid, mid) = reference
-        .strip_prefix("omnia://sessions/")
-        .unwrap()
-        .split_once("/media/")
+    let fetched = reqwest::get(download_location(&gateway, &answer).await)
+        .await
         .unwrap();
-    let download = get(gateway.facade, &format!("/media/download/{sid}/{mid}{Q}")).await;
-    assert_eq!(download.status, 307, "{download:?}");
-    let fetched = reqwest::get(download.header("location")).await.unwrap();
     assert_eq!(fetched.status(), 200);
     assert_eq!(
         fetched.headers()["content-disposition"],
@@ -200,13 +150,13 @@ async fn the_bytes_go_through_signed_urls_to_the_bucket_and_back() {
 #[tokio::test]
 async fn confirmation_refuses_and_deletes_an_object_of_another_size() {
     let gcs = Emulator::start();
-    let (gateway, _runtime) = gateway(&yaml(&gcs)).await;
-    let answer = request_upload(&gateway, 5).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&gcs)).await;
+    let answer = text_upload(&gateway, 5).await;
     confirm(&gateway, &answer)
         .await
         .expect_error(400, "upload_failed");
     // The emulator does not enforce the signed length range (GCS does): store more.
-    let put = signed_put(&answer, b"hello, and more")
+    let put = signed_put(&answer, &url_of(&answer), b"hello, and more".to_vec())
         .send()
         .await
         .unwrap();
@@ -226,15 +176,18 @@ async fn confirmation_refuses_and_deletes_an_object_of_another_size() {
 async fn an_hmac_key_signs_instead_of_the_service_account() {
     let gcs = Emulator::start();
     let key = "  GCS_HMAC_ACCESS_ID: GOOGTS7C7FUP3AIRVJTE2BCD\n  GCS_HMAC_SECRET: bGoa+V7g/yqDXvKRqq+JTFn4uQZbPiQJo4pf9RzJ\n";
-    let (gateway, _runtime) = gateway(&yaml_with_key(&gcs, key)).await;
-    let answer = request_upload(&gateway, 5).await;
+    let (gateway, _runtime) = media_gateway(&yaml_with_key(&gcs, key)).await;
+    let answer = text_upload(&gateway, 5).await;
     let url = answer["upload_url"].as_str().unwrap();
     assert!(url.contains("X-Goog-Algorithm=GOOG4-HMAC-SHA256"), "{url}");
     assert!(
         url.contains("X-Goog-Credential=GOOGTS7C7FUP3AIRVJTE2BCD%2F"),
         "{url}"
     );
-    let put = signed_put(&answer, b"hello").send().await.unwrap();
+    let put = signed_put(&answer, &url_of(&answer), b"hello".to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.status(), 200);
     assert_eq!(confirm(&gateway, &answer).await.status, 200);
 }

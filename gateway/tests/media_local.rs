@@ -13,56 +13,30 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use serde_json::{Value, json};
+use support::media::*;
 use support::*;
 
-const AGENT: &str = "media-agent";
-/// `?agent=...`: the gateway also serves the echo function.
-const Q: &str = "?agent=media-agent";
-
-/// The echo function and `media-agent` (echo handler) storing media under `dir`, with
-/// `storage` settings (YAML flow-map entries) added and its session in `session`.
+/// `media-agent` storing media under `dir`, with `storage` settings (YAML flow-map entries)
+/// added and `session` lines after its media block.
 fn yaml_with(dir: &Path, storage: &str, session: &str) -> String {
-    let agent = format!(
-        "apiVersion: omnia.altairalabs.ai/v1alpha1
-kind: AgentRuntime
-metadata: {{name: {AGENT}}}
-spec:
-  promptPackRef: {{name: chat-pack}}
-  facade: {{type: websocket, handler: echo}}
-  providers: [{{name: default, providerRef: {{name: chat-provider}}}}]
-  media:
+    let spec = format!(
+        "  media:
     storage: {{type: local, local: {{basePath: '{}'}}, maxFileSizeBytes: 1024{storage}}}
 {session}",
         dir.display()
     );
-    [
-        echo_yaml(),
-        agent,
-        include_str!("../../examples/echo-agent/promptpack.yaml").to_owned(),
-        include_str!("../../examples/echo-agent/provider.yaml").to_owned(),
-    ]
-    .join("\n---\n")
+    media_yaml("echo", &spec, &[])
 }
 
 fn yaml(dir: &Path) -> String {
     yaml_with(dir, ", allowedMimeTypes: ['image/*', text/plain]", "")
 }
 
-async fn gateway(yaml: &str) -> (TestGateway, FakeRuntime) {
-    let runtime = FakeRuntime::start(Behaviour::Echo).await;
-    let gateway = TestGateway::start(yaml, runtime.address(), Options::default()).await;
-    (gateway, runtime)
-}
-
-async fn request_upload(gateway: &TestGateway, session: &str, mime: &str, size: u64) -> Reply {
+/// `request-upload` of `cat.png` in `session`, declared `mime` and `size`.
+async fn declare(gateway: &TestGateway, session: &str, mime: &str, size: u64) -> Reply {
     let body = json!({"session_id": session, "filename": "cat.png", "mime_type": mime,
                       "size_bytes": size});
-    post_json(
-        gateway.facade,
-        &format!("/media/request-upload{Q}"),
-        body.to_string(),
-    )
-    .await
+    request_upload(gateway, &body).await
 }
 
 fn put_request(url: &str, mime: &str, bytes: &'static [u8]) -> Request<Full<Bytes>> {
@@ -75,36 +49,22 @@ fn put_request(url: &str, mime: &str, bytes: &'static [u8]) -> Request<Full<Byte
 
 /// Requests, PUTs and confirms `bytes` as `image/png` in `session`: the confirm answer.
 async fn upload(gateway: &TestGateway, session: &str, bytes: &'static [u8]) -> Value {
-    let answer = request_upload(gateway, session, "image/png", bytes.len() as u64).await;
+    let answer = declare(gateway, session, "image/png", bytes.len() as u64).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     let answer = answer.json();
     let url = answer["upload_url"].as_str().unwrap();
     let put = send(gateway.facade, put_request(url, "image/png", bytes)).await;
     assert_eq!(put.status, 204, "{put:?}");
-    let id = answer["upload_id"].as_str().unwrap();
-    let confirmed = post_json(
-        gateway.facade,
-        &format!("/media/confirm-upload/{id}{Q}"),
-        "",
-    )
-    .await;
+    let confirmed = confirm(gateway, &answer).await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
     confirmed.json()
-}
-
-/// `omnia://sessions/{sid}/media/{mid}` as `(sid, mid)`.
-fn parts(storage_ref: &Value) -> (String, String) {
-    let text = storage_ref.as_str().unwrap();
-    let rest = text.strip_prefix("omnia://sessions/").unwrap();
-    let (sid, mid) = rest.split_once("/media/").unwrap();
-    (sid.to_owned(), mid.to_owned())
 }
 
 #[tokio::test]
 async fn the_whole_flow_stores_and_serves_the_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let (gateway, _runtime) = gateway(&yaml(dir.path())).await;
-    let answer = request_upload(&gateway, "s-1", "image/png", 4).await;
+    let (gateway, _runtime) = media_gateway(&yaml(dir.path())).await;
+    let answer = declare(&gateway, "s-1", "image/png", 4).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     let answer = answer.json();
     let id = answer["upload_id"].as_str().unwrap();
@@ -114,7 +74,7 @@ async fn the_whole_flow_stores_and_serves_the_bytes() {
         format!("/media/upload/{id}?agent={AGENT}&namespace=default")
     );
     assert_eq!(answer["headers"], json!({"content-type": "image/png"}));
-    let (sid, mid) = parts(&answer["storage_ref"]);
+    let (sid, mid) = ref_parts(&answer["storage_ref"]);
     assert_eq!(sid, "s-1");
     assert!(mid.len() >= 32, "{mid}");
     assert!(answer["expires_at"].as_str().unwrap().ends_with('Z'));
@@ -122,12 +82,7 @@ async fn the_whole_flow_stores_and_serves_the_bytes() {
     let url = answer["upload_url"].as_str().unwrap();
     let put = send(gateway.facade, put_request(url, "image/png", b"\x89PNG")).await;
     assert_eq!(put.status, 204, "{put:?}");
-    let confirmed = post_json(
-        gateway.facade,
-        &format!("/media/confirm-upload/{id}{Q}"),
-        "",
-    )
-    .await;
+    let confirmed = confirm(&gateway, &answer).await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
     let info = confirmed.json();
     assert_eq!(info["storage_ref"], answer["storage_ref"]);
@@ -156,12 +111,7 @@ async fn the_whole_flow_stores_and_serves_the_bytes() {
         1
     );
     // Confirming again answers the same record; uploading again is refused.
-    let again = post_json(
-        gateway.facade,
-        &format!("/media/confirm-upload/{id}{Q}"),
-        "",
-    )
-    .await;
+    let again = confirm(&gateway, &answer).await;
     assert_eq!(again.json(), info);
     send(gateway.facade, put_request(url, "image/png", b"\x89PNG"))
         .await
@@ -171,24 +121,24 @@ async fn the_whole_flow_stores_and_serves_the_bytes() {
 #[tokio::test]
 async fn declarations_are_checked_before_anything_is_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let (gateway, _runtime) = gateway(&yaml(dir.path())).await;
-    request_upload(&gateway, "s", "image/png", 1025)
+    let (gateway, _runtime) = media_gateway(&yaml(dir.path())).await;
+    declare(&gateway, "s", "image/png", 1025)
         .await
         .expect_error(413, "payload_too_large");
-    let refused = request_upload(&gateway, "s", "application/pdf", 10).await;
+    let refused = declare(&gateway, "s", "application/pdf", 10).await;
     let body = refused.expect_error(415, "mime_type_not_allowed");
     assert!(
         body["detail"].as_str().unwrap().contains("image/*"),
         "{body}"
     );
-    request_upload(&gateway, "s", "text/plain", 10).await;
-    request_upload(&gateway, "s", "image", 10)
+    declare(&gateway, "s", "text/plain", 10).await;
+    declare(&gateway, "s", "image", 10)
         .await
         .expect_error(400, "bad_request");
-    request_upload(&gateway, "s", "image/png", 0)
+    declare(&gateway, "s", "image/png", 0)
         .await
         .expect_error(400, "bad_request");
-    request_upload(&gateway, "../other", "image/png", 10)
+    declare(&gateway, "../other", "image/png", 10)
         .await
         .expect_error(400, "bad_request");
     post_json(
@@ -222,10 +172,9 @@ async fn declarations_are_checked_before_anything_is_stored() {
 #[tokio::test]
 async fn an_upload_that_is_not_what_it_declared_is_refused_and_not_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (gateway, _runtime) = gateway(&yaml(dir.path())).await;
-    let answer = request_upload(&gateway, "s", "image/png", 4).await.json();
+    let (gateway, _runtime) = media_gateway(&yaml(dir.path())).await;
+    let answer = declare(&gateway, "s", "image/png", 4).await.json();
     let url = answer["upload_url"].as_str().unwrap().to_owned();
-    let id = answer["upload_id"].as_str().unwrap().to_owned();
     // Declared longer: refused before a byte is read.
     send(gateway.facade, put_request(&url, "image/png", b"12345"))
         .await
@@ -246,14 +195,10 @@ async fn an_upload_that_is_not_what_it_declared_is_refused_and_not_kept() {
         .await
         .expect_error(413, "payload_too_large");
     // Nothing was confirmed, and no file (whole or partial) is left.
-    post_json(
-        gateway.facade,
-        &format!("/media/confirm-upload/{id}{Q}"),
-        "",
-    )
-    .await
-    .expect_error(400, "upload_failed");
-    let (sid, mid) = parts(&answer["storage_ref"]);
+    confirm(&gateway, &answer)
+        .await
+        .expect_error(400, "upload_failed");
+    let (sid, mid) = ref_parts(&answer["storage_ref"]);
     get(gateway.facade, &format!("/media/info/{sid}/{mid}{Q}"))
         .await
         .expect_error(404, "media_not_found");
@@ -268,9 +213,9 @@ async fn an_upload_that_is_not_what_it_declared_is_refused_and_not_kept() {
 #[tokio::test]
 async fn traversal_and_other_sessions_media_are_not_found() {
     let dir = tempfile::tempdir().unwrap();
-    let (gateway, _runtime) = gateway(&yaml(dir.path())).await;
+    let (gateway, _runtime) = media_gateway(&yaml(dir.path())).await;
     let info = upload(&gateway, "s-a", b"data").await;
-    let (sid, mid) = parts(&info["storage_ref"]);
+    let (sid, mid) = ref_parts(&info["storage_ref"]);
     // The same media id under another session is not that media.
     get(gateway.facade, &format!("/media/info/s-b/{mid}{Q}"))
         .await
@@ -305,9 +250,9 @@ async fn traversal_and_other_sessions_media_are_not_found() {
 #[tokio::test]
 async fn expired_media_answers_410() {
     let dir = tempfile::tempdir().unwrap();
-    let (gateway, _runtime) = gateway(&yaml_with(dir.path(), ", defaultTTL: 1s", "")).await;
+    let (gateway, _runtime) = media_gateway(&yaml_with(dir.path(), ", defaultTTL: 1s", "")).await;
     let info = upload(&gateway, "s", b"data").await;
-    let (sid, mid) = parts(&info["storage_ref"]);
+    let (sid, mid) = ref_parts(&info["storage_ref"]);
     // Records count whole seconds: two of them are past a TTL of one.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     get(gateway.facade, &format!("/media/info/{sid}/{mid}{Q}"))
@@ -321,7 +266,7 @@ async fn expired_media_answers_410() {
 #[tokio::test]
 async fn fifty_uploads_at_once_each_store_their_own_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let (gateway, _runtime) = gateway(&yaml(dir.path())).await;
+    let (gateway, _runtime) = media_gateway(&yaml(dir.path())).await;
     let gateway = std::sync::Arc::new(gateway);
     let uploads = (0..50).map(|i| {
         let gateway = gateway.clone();
@@ -334,7 +279,7 @@ async fn fifty_uploads_at_once_each_store_their_own_bytes() {
     });
     for task in futures_util::future::join_all(uploads).await {
         let (info, body) = task.unwrap();
-        let (sid, mid) = parts(&info["storage_ref"]);
+        let (sid, mid) = ref_parts(&info["storage_ref"]);
         let download = get(gateway.facade, &format!("/media/download/{sid}/{mid}{Q}")).await;
         assert_eq!(&download.body[..], body);
     }
@@ -351,16 +296,15 @@ async fn a_second_gateway_sharing_redis_confirms_and_serves() {
         redis.port
     );
     let yaml = format!("{}\n---\n{secret}", yaml_with(dir.path(), "", session));
-    let (first, _runtime_a) = gateway(&yaml).await;
-    let (second, _runtime_b) = gateway(&yaml).await;
-    let answer = request_upload(&first, "s", "image/png", 4).await.json();
+    let (first, _runtime_a) = media_gateway(&yaml).await;
+    let (second, _runtime_b) = media_gateway(&yaml).await;
+    let answer = declare(&first, "s", "image/png", 4).await.json();
     let url = answer["upload_url"].as_str().unwrap();
-    let id = answer["upload_id"].as_str().unwrap();
     let put = send(second.facade, put_request(url, "image/png", b"abcd")).await;
     assert_eq!(put.status, 204, "{put:?}");
-    let confirmed = post_json(first.facade, &format!("/media/confirm-upload/{id}{Q}"), "").await;
+    let confirmed = confirm(&first, &answer).await;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
-    let (sid, mid) = parts(&answer["storage_ref"]);
+    let (sid, mid) = ref_parts(&answer["storage_ref"]);
     let download = get(first.facade, &format!("/media/download/{sid}/{mid}{Q}")).await;
     assert_eq!(&download.body[..], b"abcd");
 }
@@ -373,7 +317,7 @@ async fn the_media_routes_run_the_agents_auth_chain() {
         yaml_with(dir.path(), "", "  externalAuth:\n    clientKeys: {}\n"),
         key_secret(GOOD_KEY_SECRET, AGENT, GOOD_KEY, "")
     );
-    let (gateway, _runtime) = gateway(&yaml).await;
+    let (gateway, _runtime) = media_gateway(&yaml).await;
     let body = json!({"session_id": "s", "filename": "a.png", "mime_type": "image/png",
                       "size_bytes": 1})
     .to_string();

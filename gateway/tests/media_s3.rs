@@ -11,11 +11,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use support::media::*;
 use support::*;
 
-const AGENT: &str = "media-agent";
-const Q: &str = "?agent=media-agent";
 const BUCKET: &str = "media";
 const ACCESS_KEY: &str = "AKIAOMNIATEST";
 const SECRET_KEY: &str = "omnia-test-secret-key";
@@ -73,15 +71,8 @@ impl Drop for S3Server {
 }
 
 fn yaml(s3: &S3Server, storage: &str) -> String {
-    let agent = format!(
-        "apiVersion: omnia.altairalabs.ai/v1alpha1
-kind: AgentRuntime
-metadata: {{name: {AGENT}}}
-spec:
-  promptPackRef: {{name: chat-pack}}
-  facade: {{type: websocket, handler: echo}}
-  providers: [{{name: default, providerRef: {{name: chat-provider}}}}]
-  media:
+    let spec = format!(
+        "  media:
     storage:
       type: s3
       s3: {{bucket: {BUCKET}, region: us-east-1, prefix: uploads, endpoint: '{}'}}
@@ -90,73 +81,21 @@ spec:
 {storage}",
         s3.endpoint()
     );
-    let secret = format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: s3-keys}}\nstringData:\n  \
-         AWS_ACCESS_KEY_ID: {ACCESS_KEY}\n  AWS_SECRET_ACCESS_KEY: {SECRET_KEY}\n"
+    let keys = secret(
+        "s3-keys",
+        &[
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ],
     );
-    [
-        echo_yaml(),
-        agent,
-        secret,
-        include_str!("../../examples/echo-agent/promptpack.yaml").to_owned(),
-        include_str!("../../examples/echo-agent/provider.yaml").to_owned(),
-    ]
-    .join("\n---\n")
-}
-
-async fn gateway(yaml: &str) -> (TestGateway, FakeRuntime) {
-    let runtime = FakeRuntime::start(Behaviour::Echo).await;
-    let gateway = TestGateway::start(yaml, runtime.address(), Options::default()).await;
-    (gateway, runtime)
-}
-
-async fn request_upload(gateway: &TestGateway, size: usize) -> Value {
-    let body = json!({"session_id": "s-1", "filename": "report.pdf",
-                      "mime_type": "application/pdf", "size_bytes": size});
-    let reply = post_json(
-        gateway.facade,
-        &format!("/media/request-upload{Q}"),
-        body.to_string(),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
-    reply.json()
-}
-
-/// The signed upload as the client makes it: its method, URL and headers, with `body`.
-fn signed_put(answer: &Value, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
-    let mut request = reqwest::Client::new().put(url).body(body);
-    for (name, value) in answer["headers"].as_object().unwrap() {
-        request = request.header(name, value.as_str().unwrap());
-    }
-    request
-}
-
-async fn confirm(gateway: &TestGateway, answer: &Value) -> Reply {
-    let id = answer["upload_id"].as_str().unwrap();
-    post_json(
-        gateway.facade,
-        &format!("/media/confirm-upload/{id}{Q}"),
-        "",
-    )
-    .await
-}
-
-fn key_of(answer: &Value) -> String {
-    let reference = answer["storage_ref"].as_str().unwrap();
-    let rest = reference.strip_prefix("omnia://").unwrap();
-    format!("uploads/{rest}")
-}
-
-fn url_of(answer: &Value) -> String {
-    answer["upload_url"].as_str().unwrap().to_owned()
+    media_yaml("echo", &spec, &[keys])
 }
 
 #[tokio::test]
 async fn the_bytes_go_to_the_bucket_and_come_back_through_a_signed_get() {
     let s3 = S3Server::start();
-    let (gateway, _runtime) = gateway(&yaml(&s3, "")).await;
-    let answer = request_upload(&gateway, 11).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&s3, "")).await;
+    let answer = pdf_upload(&gateway, 11).await;
     let url = url_of(&answer);
     assert!(url.starts_with(&s3.endpoint()), "{url}");
     assert!(url.contains("X-Amz-Signature="), "{url}");
@@ -180,15 +119,7 @@ async fn the_bytes_go_to_the_bucket_and_come_back_through_a_signed_get() {
     assert_eq!(info["size_bytes"], 11);
     assert_eq!(info["mime_type"], "application/pdf");
 
-    let reference = answer["storage_ref"].as_str().unwrap();
-    let (sid, mid) = reference
-        .strip_prefix("omnia://sessions/")
-        .unwrap()
-        .split_once("/media/")
-        .unwrap();
-    let download = get(gateway.facade, &format!("/media/download/{sid}/{mid}{Q}")).await;
-    assert_eq!(download.status, 307, "{download:?}");
-    let location = download.header("location").to_owned();
+    let location = download_location(&gateway, &answer).await;
     assert!(location.starts_with(&s3.endpoint()), "{location}");
     let fetched = reqwest::get(&location).await.unwrap();
     assert_eq!(fetched.status(), 200);
@@ -202,8 +133,8 @@ async fn the_bytes_go_to_the_bucket_and_come_back_through_a_signed_get() {
 #[tokio::test]
 async fn the_server_refuses_what_the_signature_does_not_cover() {
     let s3 = S3Server::start();
-    let (gateway, _runtime) = gateway(&yaml(&s3, "")).await;
-    let answer = request_upload(&gateway, 4).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&s3, "")).await;
+    let answer = pdf_upload(&gateway, 4).await;
     let url = url_of(&answer);
     let refused = |response: reqwest::Response| {
         assert_eq!(response.status(), 403, "{response:?}");
@@ -258,8 +189,8 @@ async fn the_server_refuses_what_the_signature_does_not_cover() {
 #[tokio::test]
 async fn an_expired_upload_url_is_refused_by_the_server() {
     let s3 = S3Server::start();
-    let (gateway, _runtime) = gateway(&yaml(&s3, "      uploadURLTTL: 1s\n")).await;
-    let answer = request_upload(&gateway, 4).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&s3, "      uploadURLTTL: 1s\n")).await;
+    let answer = pdf_upload(&gateway, 4).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let response = signed_put(&answer, &url_of(&answer), b"abcd".to_vec())
         .send()
@@ -271,9 +202,9 @@ async fn an_expired_upload_url_is_refused_by_the_server() {
 #[tokio::test]
 async fn confirmation_checks_the_stored_object_and_deletes_a_mismatch() {
     let s3 = S3Server::start();
-    let (gateway, _runtime) = gateway(&yaml(&s3, "")).await;
+    let (gateway, _runtime) = media_gateway(&yaml(&s3, "")).await;
     // Nothing uploaded yet: refused, and the upload stays pending.
-    let answer = request_upload(&gateway, 4).await;
+    let answer = pdf_upload(&gateway, 4).await;
     confirm(&gateway, &answer)
         .await
         .expect_error(400, "upload_failed");

@@ -20,14 +20,13 @@ use omnia_proto::runtime::v1::{
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use support::asyncapi::AsyncApi;
+use support::media::*;
 use support::ws::Client;
 use support::*;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-
-const AGENT: &str = "media-agent";
 
 /// A runtime that keeps every message it is sent and answers each with `done`.
 #[derive(Clone, Default)]
@@ -100,26 +99,13 @@ async fn recorder() -> (Recorder, String) {
 }
 
 fn yaml(dir: &std::path::Path) -> String {
-    let agent = format!(
-        "apiVersion: omnia.altairalabs.ai/v1alpha1
-kind: AgentRuntime
-metadata: {{name: {AGENT}}}
-spec:
-  promptPackRef: {{name: chat-pack}}
-  facade: {{type: websocket, handler: runtime}}
-  providers: [{{name: default, providerRef: {{name: chat-provider}}}}]
-  media:
+    let spec = format!(
+        "  media:
     storage: {{type: local, local: {{basePath: '{}'}}, maxFileSizeBytes: 1024}}
 ",
         dir.display()
     );
-    [
-        echo_yaml(),
-        agent,
-        include_str!("../../examples/echo-agent/promptpack.yaml").to_owned(),
-        include_str!("../../examples/echo-agent/provider.yaml").to_owned(),
-    ]
-    .join("\n---\n")
+    media_yaml("runtime", &spec, &[])
 }
 
 async fn connect(gateway: &TestGateway) -> (Client, String) {

@@ -7,6 +7,7 @@
 
 pub mod asyncapi;
 pub mod h2_frames;
+pub mod media;
 pub mod ws;
 
 use std::net::{SocketAddr, TcpListener as StdListener};

@@ -26,7 +26,9 @@ use omnia_api::ApiKey;
 use sha2::Sha256;
 use time::{OffsetDateTime, UtcOffset};
 
-use super::{Backend, BackendError, Download, ObjectMeta, Upload, UploadTarget};
+use super::{
+    Backend, BackendError, Download, ObjectMeta, Upload, UploadTarget, delete_answer, head_answer,
+};
 
 /// The SAS version (`sv`), which also sets the REST API version of the request it signs; any
 /// version from 2020-12-06 on has the string-to-sign below.
@@ -291,26 +293,7 @@ impl Backend for AzureBackend {
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, BackendError>> {
         Box::pin(async move {
             let response = self.send("HEAD", reqwest::Method::HEAD, key, "r").await?;
-            match response.status().as_u16() {
-                200 => {
-                    let header = |name| {
-                        response
-                            .headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned)
-                    };
-                    let size = header(reqwest::header::CONTENT_LENGTH)
-                        .and_then(|v| v.parse().ok())
-                        .ok_or_else(|| self.failed("HEAD", "no Content-Length"))?;
-                    Ok(Some(ObjectMeta {
-                        size,
-                        content_type: header(reqwest::header::CONTENT_TYPE),
-                    }))
-                }
-                404 => Ok(None),
-                status => Err(self.failed("HEAD", format!("HTTP {status}"))),
-            }
+            head_answer(&self.name, &response)
         })
     }
 
@@ -319,10 +302,7 @@ impl Backend for AzureBackend {
             let response = self
                 .send("DELETE", reqwest::Method::DELETE, key, "d")
                 .await?;
-            match response.status().as_u16() {
-                200 | 202 | 404 => Ok(()),
-                status => Err(self.failed("DELETE", format!("HTTP {status}"))),
-            }
+            delete_answer(&self.name, response.status().as_u16())
         })
     }
 

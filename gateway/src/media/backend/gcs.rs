@@ -26,7 +26,10 @@ use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{Backend, BackendError, Download, ObjectMeta, Upload, UploadTarget, percent_encode};
+use super::{
+    Backend, BackendError, Download, ObjectMeta, Upload, UploadTarget, delete_answer,
+    percent_encode,
+};
 
 const GOOGLE: &str = "https://storage.googleapis.com";
 /// How long the gateway's own signed requests live.
@@ -420,10 +423,7 @@ impl Backend for GcsBackend {
                 .send()
                 .await
                 .map_err(|e| self.failed("DELETE", e.without_url()))?;
-            match response.status().as_u16() {
-                200 | 204 | 404 => Ok(()),
-                status => Err(self.failed("DELETE", format!("HTTP {status}"))),
-            }
+            delete_answer(&self.name, response.status().as_u16())
         })
     }
 

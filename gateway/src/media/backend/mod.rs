@@ -85,6 +85,41 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// A `HEAD` answer of `backend` (for messages) as the object's size and type; `None` for 404.
+pub fn head_answer(
+    backend: &str,
+    response: &reqwest::Response,
+) -> Result<Option<ObjectMeta>, BackendError> {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    match response.status().as_u16() {
+        200 => {
+            let size = header(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| BackendError(format!("{backend}: HEAD: no Content-Length")))?;
+            Ok(Some(ObjectMeta {
+                size,
+                content_type: header(reqwest::header::CONTENT_TYPE),
+            }))
+        }
+        404 => Ok(None),
+        status => Err(BackendError(format!("{backend}: HEAD: HTTP {status}"))),
+    }
+}
+
+/// Whether a `DELETE` answer of `backend` means the object is gone (404: it already was).
+pub fn delete_answer(backend: &str, status: u16) -> Result<(), BackendError> {
+    match status {
+        200 | 202 | 204 | 404 => Ok(()),
+        status => Err(BackendError(format!("{backend}: DELETE: HTTP {status}"))),
+    }
+}
+
 /// RFC 3986 percent-encoding: unreserved characters stay, `/` too unless `slash`; everything
 /// else is `%XX`. What the signature schemes' canonical forms and URLs both use.
 pub fn percent_encode(text: &str, slash: bool) -> String {

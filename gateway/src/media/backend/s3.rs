@@ -23,7 +23,10 @@ use aws_sigv4::sign::v4;
 use futures_util::future::BoxFuture;
 use omnia_api::S3Credentials;
 
-use super::{Backend, BackendError, Download, ObjectMeta, Upload, UploadTarget, percent_encode};
+use super::{
+    Backend, BackendError, Download, ObjectMeta, Upload, UploadTarget, delete_answer, head_answer,
+    percent_encode,
+};
 
 /// How long the gateway's own presigned `HEAD` and `DELETE` live.
 const OWN_REQUEST_TTL: Duration = Duration::from_secs(60);
@@ -208,26 +211,7 @@ impl Backend for S3Backend {
         Box::pin(async move {
             let url = self.presign("HEAD", key, &[], &[], OWN_REQUEST_TTL)?;
             let response = self.send(reqwest::Method::HEAD, url).await?;
-            match response.status().as_u16() {
-                200 => {
-                    let header = |name| {
-                        response
-                            .headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned)
-                    };
-                    let size = header(reqwest::header::CONTENT_LENGTH)
-                        .and_then(|v| v.parse().ok())
-                        .ok_or_else(|| self.failed("HEAD", "no Content-Length"))?;
-                    Ok(Some(ObjectMeta {
-                        size,
-                        content_type: header(reqwest::header::CONTENT_TYPE),
-                    }))
-                }
-                404 => Ok(None),
-                status => Err(self.failed("HEAD", format!("HTTP {status}"))),
-            }
+            head_answer(&self.name, &response)
         })
     }
 
@@ -235,10 +219,7 @@ impl Backend for S3Backend {
         Box::pin(async move {
             let url = self.presign("DELETE", key, &[], &[], OWN_REQUEST_TTL)?;
             let response = self.send(reqwest::Method::DELETE, url).await?;
-            match response.status().as_u16() {
-                200 | 204 | 404 => Ok(()),
-                status => Err(self.failed("DELETE", format!("HTTP {status}"))),
-            }
+            delete_answer(&self.name, response.status().as_u16())
         })
     }
 
