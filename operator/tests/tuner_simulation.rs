@@ -122,7 +122,10 @@ fn a_ramp_is_followed_without_falling_behind() {
     assert_eq!(run.short(), 0, "{run:?}");
     assert_eq!(run.reversals(WINDOW), 0);
     // 2,000 needs 20 pods; 19 carry it within the 10 % tolerance.
-    assert!((19..=20).contains(&run.samples.last().unwrap().1), "{run:?}");
+    assert!(
+        (19..=20).contains(&run.samples.last().unwrap().1),
+        "{run:?}"
+    );
     assert!(
         run.over_provisioning() < 0.35,
         "{}",
