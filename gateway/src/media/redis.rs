@@ -245,6 +245,14 @@ impl MediaStore for RedisStore {
         })
     }
 
+    fn reschedule<'a>(&'a self, due: &'a Due, at: i64) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection().await?;
+            self.run(connection.zadd::<_, _, _, ()>(self.due_key(), due.encode(), at))
+                .await
+        })
+    }
+
     fn describe(&self) -> String {
         self.name.clone()
     }

@@ -142,6 +142,9 @@ pub trait MediaStore: Send + Sync + 'static {
     /// across replicas.
     fn take_due(&self, now: i64, limit: usize) -> BoxFuture<'_, Result<Vec<Due>, StoreError>>;
 
+    /// Puts `due` back on the schedule, due at `at` (its cleanup failed and is to be retried).
+    fn reschedule<'a>(&'a self, due: &'a Due, at: i64) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// What the store is, for messages: `memory`, `redis at host:port/db`.
     fn describe(&self) -> String;
 }
@@ -255,6 +258,11 @@ impl MediaStore for MemoryStore {
             .pending
             .retain(|_, p| p.upload_expires_at + PENDING_GRACE >= now);
         Box::pin(async move { Ok(due) })
+    }
+
+    fn reschedule<'a>(&'a self, due: &'a Due, at: i64) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.lock().schedule.insert((at, due.clone()));
+        Box::pin(async { Ok(()) })
     }
 
     fn describe(&self) -> String {

@@ -12,6 +12,8 @@ use super::store::Due;
 pub const INTERVAL: Duration = Duration::from_secs(60);
 /// The most items one pass takes; the next pass takes the rest.
 const BATCH: usize = 100;
+/// How long a failed removal waits before it is tried again.
+pub const RETRY_AFTER: i64 = 300;
 
 /// One pass over `agent`'s due work: how many objects it removed.
 pub async fn once(agent: &MediaAgent) -> usize {
@@ -35,13 +37,23 @@ pub async fn once(agent: &MediaAgent) -> usize {
                 removed += 1;
                 tracing::debug!(agent = %agent.name, %reference, why, "media removed");
             }
-            Err(error) => tracing::warn!(
-                agent = %agent.name,
-                %reference,
-                why,
-                %error,
-                "media sweep: cannot remove the object; it stays until removed by hand"
-            ),
+            Err(error) => {
+                tracing::warn!(
+                    agent = %agent.name,
+                    %reference,
+                    why,
+                    %error,
+                    "media sweep: cannot remove the object; trying again in {RETRY_AFTER} s"
+                );
+                if let Err(error) = agent.store.reschedule(&item, now + RETRY_AFTER).await {
+                    tracing::warn!(
+                        agent = %agent.name,
+                        %reference,
+                        %error,
+                        "media sweep: cannot reschedule the removal; the object stays"
+                    );
+                }
+            }
         }
     }
     removed
@@ -151,5 +163,33 @@ mod tests {
         assert!(live_file.exists());
         // Nothing is taken twice.
         assert_eq!(once(&agent).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_removal_that_fails_is_tried_again_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = agent(dir.path());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let record = Record {
+            session: "s".into(),
+            media: "stuck".into(),
+            filename: "a".into(),
+            mime_type: "text/plain".into(),
+            size_bytes: 1,
+            created_at: now - 100,
+            expires_at: now - 1,
+        };
+        // A directory where the file should be: removing it as a file fails.
+        let path = dir.path().join(record.reference().key(""));
+        std::fs::create_dir_all(&path).unwrap();
+        agent.store.confirm("u", &record).await.unwrap();
+        assert_eq!(once(&agent).await, 0);
+        // Rescheduled, not dropped: due again after the retry delay.
+        let due = agent
+            .store
+            .take_due(now + RETRY_AFTER + 1, 10)
+            .await
+            .unwrap();
+        assert_eq!(due, [Due::Expired(record.reference())]);
     }
 }
