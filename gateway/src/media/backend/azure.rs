@@ -35,8 +35,6 @@ use super::{
 const SAS_VERSION: &str = "2022-11-02";
 /// How long the gateway's own `HEAD` and `DELETE` SAS live.
 const OWN_REQUEST_TTL: Duration = Duration::from_secs(60);
-/// The gateway's own requests to the container take at most this long.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far back a SAS starts: the storage service's clock may be behind ours, and a SAS whose
 /// start is still in its future is refused.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
@@ -125,14 +123,7 @@ impl AzureBackend {
                 format!("azure://{account}/{container}"),
             ),
         };
-        // reqwest is built without a TLS provider; the gateway installs ring at start-up, tests
-        // may not have.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the Azure HTTP client: {e}"))?;
+        let http = super::http_client("Azure")?;
         Ok(Self {
             account: account.to_owned(),
             container: container.to_owned(),

@@ -34,8 +34,6 @@ use super::{
 const GOOGLE: &str = "https://storage.googleapis.com";
 /// How long the gateway's own signed requests live.
 const OWN_REQUEST_TTL: Duration = Duration::from_secs(60);
-/// The gateway's own requests to the bucket take at most this long.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a V4 signed URL may live.
 const MAX_TTL: u64 = 7 * 24 * 3600;
 
@@ -292,12 +290,7 @@ impl GcsBackend {
             (Some(host), None) => host.to_owned(),
             (None, _) => return Err(format!("`{base}` has no host")),
         };
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the GCS HTTP client: {e}"))?;
+        let http = super::http_client("GCS")?;
         Ok(Self {
             signer,
             bucket: bucket.to_owned(),

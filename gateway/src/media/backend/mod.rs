@@ -85,6 +85,22 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// The gateway's own requests to a bucket take at most this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pooled client a cloud backend sends its own `HEAD` and `DELETE` through: bounded in time,
+/// following no redirect (a signed URL is for one host).
+pub fn http_client(backend: &str) -> Result<reqwest::Client, String> {
+    // reqwest is built without a TLS provider; the gateway installs ring at start-up, tests may
+    // not have.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build the {backend} HTTP client: {e}"))
+}
+
 /// A `HEAD` answer of `backend` (for messages) as the object's size and type; `None` for 404.
 pub fn head_answer(
     backend: &str,

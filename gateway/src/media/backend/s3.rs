@@ -30,8 +30,6 @@ use super::{
 
 /// How long the gateway's own presigned `HEAD` and `DELETE` live.
 const OWN_REQUEST_TTL: Duration = Duration::from_secs(60);
-/// The gateway's own requests to the bucket take at most this long.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a SigV4 presigned URL may live.
 const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -88,14 +86,7 @@ impl S3Backend {
             Some(endpoint) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
             None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
         };
-        // reqwest is built without a TLS provider; the gateway installs ring at start-up, tests
-        // may not have.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the S3 HTTP client: {e}"))?;
+        let http = super::http_client("S3")?;
         Ok(Self {
             credentials,
             region: region.to_owned(),
