@@ -10,6 +10,7 @@
 //! - [`manifest`]: the raw manifest types, as written.
 //! - [`resolved`]: what the gateway and runtime run (re-exported at the crate root).
 
+pub mod crd;
 mod duration;
 mod error;
 mod index;

@@ -1,6 +1,7 @@
-//! The Omnia operator (issue 13). So far: the replica [`tuner`], the part that scales each agent
-//! from its live load, and the AgentRuntime CRD's CEL [`rules`]; the CRD generator and the
-//! reconcilers come next.
+//! The Omnia operator (issue 13): the CRDs ([`crd`], derived from the manifest types in
+//! `omnia-api`, with the CEL [`rules`]), and the replica [`tuner`], the part that scales each
+//! agent from its live load.
 
+pub mod crd;
 pub mod rules;
 pub mod tuner;

@@ -3,8 +3,9 @@
 use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// `metadata`: Kubernetes' own `ObjectMeta`, so everything a cluster writes (`uid`,
 /// `ownerReferences`, `finalizers`, `managedFields`, `generateName`, ...) loads unchanged.
@@ -38,27 +39,27 @@ impl MetadataExt for ObjectMeta {
 }
 
 /// A reference by name, optionally in another namespace (`providerRef`, `toolRegistryRef`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjectRef {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
 /// A reference by name in the same namespace (Kubernetes' `LocalObjectReference`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocalRef {
     pub name: String,
 }
 
 /// A key of a Secret; `key` absent means "the conventional key for the use".
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SecretKeyRef {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
 
@@ -66,6 +67,24 @@ pub struct SecretKeyRef {
 /// number; both are accepted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decimal(pub f64);
+
+impl Serialize for Decimal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
+impl JsonSchema for Decimal {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Decimal".into()
+    }
+
+    /// A number or a string: a structural schema cannot say "one of two types", so the API
+    /// server keeps the value as written and the loader checks it.
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        super::kube_schema::any_value(generator)
+    }
+}
 
 impl<'de> Deserialize<'de> for Decimal {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

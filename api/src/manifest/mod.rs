@@ -8,9 +8,11 @@ pub mod agent_runtime;
 pub mod auth;
 pub mod common;
 pub mod core;
+pub mod kube_schema;
 pub mod media;
 pub mod prompt_pack;
 pub mod provider;
+pub mod status;
 pub mod tool_registry;
 
 use serde::Deserialize;
