@@ -12,6 +12,7 @@
 
 pub mod crd;
 mod duration;
+mod env_secrets;
 mod error;
 mod index;
 mod load;
@@ -21,6 +22,7 @@ pub mod resolved;
 mod schema;
 
 pub use duration::parse_duration;
+pub use env_secrets::SECRETS_FROM_ENV;
 pub use error::ConfigError;
 pub use load::{load, load_str};
 pub use resolved::*;

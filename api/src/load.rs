@@ -18,7 +18,8 @@ const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 ///
 /// Each path is a file or a directory; directories are walked recursively in sorted order, taking
 /// `*.yaml`, `*.yml` and `*.json` and skipping hidden entries (`.git`, `.github`, ...). Files may
-/// hold several YAML documents separated by `---`; empty documents are skipped.
+/// hold several YAML documents separated by `---`; empty documents are skipped. Secrets listed
+/// in `OMNIA_SECRETS_FROM_ENV` are read from the environment (see [`crate::SECRETS_FROM_ENV`]).
 ///
 /// # Errors
 /// The first problem found, naming the file, document, field and reason: an unreadable path, an
@@ -38,6 +39,7 @@ pub fn load(paths: &[PathBuf]) -> Result<ResolvedConfig, ConfigError> {
             .map_err(|e| ConfigError::file(file.clone(), format!("cannot read: {e}")))?;
         add_file(&mut index, file, &text)?;
     }
+    crate::env_secrets::add_from_env(&mut index)?;
     if index.agents.is_empty() {
         return Err(match paths {
             [one] => ConfigError::file(one.clone(), "no AgentRuntime found"),

@@ -1,0 +1,126 @@
+//! Secrets handed to a pod as environment variables, which is how the operator passes them (the
+//! seed's security model: Secrets are mounted as environment variables, not files).
+//!
+//! `OMNIA_SECRETS_FROM_ENV` lists `namespace/name=PREFIX` entries, comma-separated. Each becomes a
+//! Secret whose keys are the variables starting with `PREFIX` (the rest of the variable's name is
+//! the key), loaded as if its document were among the manifests; the pod spec fills those
+//! variables with `envFrom: [{prefix: PREFIX, secretRef: {name}}]`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::error::ConfigError;
+use crate::index::{Index, Origin};
+use crate::manifest::{Document, Secret};
+
+/// The variable that lists the Secrets held in the environment.
+pub const SECRETS_FROM_ENV: &str = "OMNIA_SECRETS_FROM_ENV";
+
+/// Adds the Secrets `OMNIA_SECRETS_FROM_ENV` lists (if set) to `index`.
+pub(crate) fn add_from_env(index: &mut Index) -> Result<(), ConfigError> {
+    let Ok(list) = std::env::var(SECRETS_FROM_ENV) else {
+        return Ok(());
+    };
+    for (i, secret) in secrets(&list, std::env::vars())?.into_iter().enumerate() {
+        let origin = Origin {
+            file: PathBuf::from(format!("${SECRETS_FROM_ENV}")),
+            document: i + 1,
+            object: format!(
+                "Secret {}",
+                secret.metadata.name.as_deref().unwrap_or_default()
+            ),
+        };
+        index.insert(origin, Document::Secret(Box::new(secret)))?;
+    }
+    Ok(())
+}
+
+/// The Secrets `list` names, with their keys taken from `vars`.
+fn secrets(
+    list: &str,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<Vec<Secret>, ConfigError> {
+    let vars: Vec<(String, String)> = vars.collect();
+    let mut out = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry
+            .split_once('=')
+            .and_then(|(id, prefix)| Some((id.split_once('/')?, prefix)));
+        let Some(((namespace, name), prefix)) =
+            parsed.filter(|((ns, n), p)| !ns.is_empty() && !n.is_empty() && !p.is_empty())
+        else {
+            return Err(ConfigError::global(format!(
+                "{SECRETS_FROM_ENV}: `{entry}` is not `namespace/name=PREFIX`"
+            )));
+        };
+        let string_data: BTreeMap<String, String> = vars
+            .iter()
+            .filter_map(|(var, value)| {
+                let key = var.strip_prefix(prefix)?;
+                (!key.is_empty()).then(|| (key.to_owned(), value.clone()))
+            })
+            .collect();
+        out.push(Secret {
+            api_version: "v1".to_owned(),
+            kind: "Secret".to_owned(),
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                namespace: Some(namespace.to_owned()),
+                ..ObjectMeta::default()
+            },
+            secret_type: None,
+            data: BTreeMap::new(),
+            string_data,
+            immutable: None,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn each_listed_secret_takes_the_variables_under_its_prefix() {
+        let found = secrets(
+            "agents/openai=OMNIA_SECRET_0_, agents/redis=OMNIA_SECRET_1_",
+            vars(&[
+                ("OMNIA_SECRET_0_api-key", "sk-1"),
+                ("OMNIA_SECRET_1_url", "redis://r:6379"),
+                ("OMNIA_SECRET_10_other", "not this one"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].metadata.namespace.as_deref(), Some("agents"));
+        assert_eq!(found[0].metadata.name.as_deref(), Some("openai"));
+        assert_eq!(
+            found[0].get_text("api-key").unwrap().as_deref(),
+            Some("sk-1")
+        );
+        assert_eq!(found[0].keys(), ["api-key"]);
+        assert_eq!(found[1].keys(), ["url"]);
+    }
+
+    #[test]
+    fn a_malformed_entry_is_an_error_naming_it() {
+        for list in ["openai=P_", "agents/openai", "/openai=P_", "agents/openai="] {
+            let e = secrets(list, vars(&[])).unwrap_err();
+            assert!(e.to_string().contains(list), "{e}");
+        }
+    }
+}
