@@ -3,5 +3,6 @@
 //! agent from its live load.
 
 pub mod crd;
+pub mod render;
 pub mod rules;
 pub mod tuner;
