@@ -3,6 +3,8 @@
 //! agent from its live load.
 
 pub mod crd;
+pub mod reconcile;
 pub mod render;
 pub mod rules;
+pub mod scrape;
 pub mod tuner;
