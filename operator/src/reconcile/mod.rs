@@ -14,6 +14,7 @@ use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
 
+use crate::health::Metrics;
 use crate::render::Settings;
 
 /// What every reconcile shares.
@@ -22,6 +23,7 @@ pub struct Context {
     pub settings: Settings,
     /// The time written into conditions (the clock, or a fixed one in tests).
     pub now: fn() -> Time,
+    pub metrics: Arc<Metrics>,
     /// Failures in a row per object, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -46,6 +48,7 @@ impl Context {
             client,
             settings,
             now,
+            metrics: Arc::new(Metrics::default()),
             failures: Mutex::new(HashMap::new()),
         }
     }

@@ -65,7 +65,12 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Rendered, ConfigError> {
     let checked = format!("{text}{}", yaml_documents(&secrets)?);
     let name = format!(
         "AgentRuntime {}/{}",
-        inputs.agent.metadata.namespace.as_deref().unwrap_or("default"),
+        inputs
+            .agent
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or("default"),
         inputs.agent.metadata.name.as_deref().unwrap_or_default()
     );
     let resolved =
@@ -170,5 +175,8 @@ pub fn config_map(agent: &omnia_api::crd::AgentRuntime, rendered: &Rendered) -> 
 
 /// The ConfigMap's name: `{agent}-config`.
 pub fn name(agent: &omnia_api::crd::AgentRuntime) -> String {
-    format!("{}-config", agent.metadata.name.as_deref().unwrap_or_default())
+    format!(
+        "{}-config",
+        agent.metadata.name.as_deref().unwrap_or_default()
+    )
 }

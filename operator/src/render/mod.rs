@@ -44,7 +44,10 @@ pub fn labels(agent: &AgentRuntime) -> BTreeMap<String, String> {
     BTreeMap::from([
         (AGENT_LABEL.to_owned(), name.clone()),
         ("app.kubernetes.io/instance".to_owned(), name),
-        ("app.kubernetes.io/name".to_owned(), "omnia-agent".to_owned()),
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "omnia-agent".to_owned(),
+        ),
         (
             "app.kubernetes.io/managed-by".to_owned(),
             MANAGER.to_owned(),

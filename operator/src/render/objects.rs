@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::autoscaling::v2::{
-    HPAScalingRules, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
-    HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
-    CrossVersionObjectReference,
+    CrossVersionObjectReference, HPAScalingRules, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
@@ -84,7 +84,12 @@ impl Autoscaling {
     /// # Errors
     /// The reason when it does not read as autoscaling settings.
     pub fn of(agent: &AgentRuntime) -> Result<Option<Self>, String> {
-        let Some(value) = agent.spec.runtime.as_ref().and_then(|r| r.autoscaling.as_ref()) else {
+        let Some(value) = agent
+            .spec
+            .runtime
+            .as_ref()
+            .and_then(|r| r.autoscaling.as_ref())
+        else {
             return Ok(None);
         };
         let parsed: Self = serde_json::from_value(value.clone())
@@ -170,15 +175,21 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
 
     let resources: Option<ResourceRequirements> = typed(
         "spec.runtime.resources",
-        runtime.and_then(|r| r.resources.as_ref()).or(spec.resources.as_ref()),
+        runtime
+            .and_then(|r| r.resources.as_ref())
+            .or(spec.resources.as_ref()),
     )?;
     let common_env: Vec<EnvVar> = typed("spec.env", spec.env.as_ref())?.unwrap_or_default();
-    let runtime_env: Vec<EnvVar> =
-        typed("spec.runtime.extraEnv", runtime.and_then(|r| r.extra_env.as_ref()))?
-            .unwrap_or_default();
-    let gateway_env: Vec<EnvVar> =
-        typed("spec.facade.extraEnv", facade.and_then(|f| f.extra_env.as_ref()))?
-            .unwrap_or_default();
+    let runtime_env: Vec<EnvVar> = typed(
+        "spec.runtime.extraEnv",
+        runtime.and_then(|r| r.extra_env.as_ref()),
+    )?
+    .unwrap_or_default();
+    let gateway_env: Vec<EnvVar> = typed(
+        "spec.facade.extraEnv",
+        facade.and_then(|f| f.extra_env.as_ref()),
+    )?
+    .unwrap_or_default();
     let secrets_env = secrets_env(agent, pod.secrets);
     let env_from: Vec<EnvFromSource> = pod
         .secrets
@@ -273,9 +284,11 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
         ..Container::default()
     };
     let drain = pod.drain_timeout.unwrap_or(DEFAULT_DRAIN) + GRACE_MARGIN;
-    let mut annotations: BTreeMap<String, String> =
-        typed("spec.extraPodAnnotations", spec.extra_pod_annotations.as_ref())?
-            .unwrap_or_default();
+    let mut annotations: BTreeMap<String, String> = typed(
+        "spec.extraPodAnnotations",
+        spec.extra_pod_annotations.as_ref(),
+    )?
+    .unwrap_or_default();
     annotations.insert(CONFIG_HASH.to_owned(), pod.config_hash.to_owned());
     let pod_spec = PodSpec {
         containers: vec![gateway, runtime_container],
@@ -307,9 +320,18 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
                 ..Volume::default()
             },
         ]),
-        node_selector: typed("spec.runtime.nodeSelector", runtime.and_then(|r| r.node_selector.as_ref()))?,
-        tolerations: typed("spec.runtime.tolerations", runtime.and_then(|r| r.tolerations.as_ref()))?,
-        affinity: typed("spec.runtime.affinity", runtime.and_then(|r| r.affinity.as_ref()))?,
+        node_selector: typed(
+            "spec.runtime.nodeSelector",
+            runtime.and_then(|r| r.node_selector.as_ref()),
+        )?,
+        tolerations: typed(
+            "spec.runtime.tolerations",
+            runtime.and_then(|r| r.tolerations.as_ref()),
+        )?,
+        affinity: typed(
+            "spec.runtime.affinity",
+            runtime.and_then(|r| r.affinity.as_ref()),
+        )?,
         ..PodSpec::default()
     };
     let mut labels = super::labels(agent);

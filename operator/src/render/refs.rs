@@ -36,7 +36,12 @@ pub fn providers(agent: &AgentRuntime) -> Vec<Ref> {
         .iter()
         .map(|p| &p.provider_ref)
         .chain(agent.spec.provider_ref.as_ref())
-        .map(|r| (r.namespace.clone().unwrap_or_else(|| own.clone()), r.name.clone()))
+        .map(|r| {
+            (
+                r.namespace.clone().unwrap_or_else(|| own.clone()),
+                r.name.clone(),
+            )
+        })
         .collect();
     out.dedup();
     out
@@ -44,11 +49,12 @@ pub fn providers(agent: &AgentRuntime) -> Vec<Ref> {
 
 /// The ToolRegistry the agent names, if any.
 pub fn tool_registry(agent: &AgentRuntime) -> Option<Ref> {
-    agent
-        .spec
-        .tool_registry_ref
-        .as_ref()
-        .map(|r| (r.namespace.clone().unwrap_or_else(|| namespace(agent)), r.name.clone()))
+    agent.spec.tool_registry_ref.as_ref().map(|r| {
+        (
+            r.namespace.clone().unwrap_or_else(|| namespace(agent)),
+            r.name.clone(),
+        )
+    })
 }
 
 /// The Secrets (in the agent's namespace, where a pod can read them) that the agent and the
@@ -70,14 +76,21 @@ pub fn secrets(
     if let Some(storage) = spec.media.as_ref().and_then(|m| m.storage.as_ref()) {
         out.extend(storage.secret_ref.iter().map(|r| r.name.clone()));
     }
-    if let Some(token) = spec.external_auth.as_ref().and_then(|a| a.shared_token.as_ref()) {
+    if let Some(token) = spec
+        .external_auth
+        .as_ref()
+        .and_then(|a| a.shared_token.as_ref())
+    {
         out.insert(token.secret_ref.name.clone());
     }
     for provider in providers {
         let p = &provider.spec;
         out.extend(p.secret_ref.iter().map(|r| r.name.clone()));
         let credentials = [&p.credential, &p.credentials_ref].into_iter().flatten();
-        out.extend(credentials.filter_map(|c: &CredentialSpec| c.secret_ref.as_ref().map(|r| r.name.clone())));
+        out.extend(
+            credentials
+                .filter_map(|c: &CredentialSpec| c.secret_ref.as_ref().map(|r| r.name.clone())),
+        );
     }
     for handler in tools.iter().flat_map(|t| &t.spec.handlers) {
         if let Some(http) = &handler.http_config {
