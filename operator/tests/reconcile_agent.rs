@@ -239,6 +239,13 @@ async fn a_new_agent_first_gets_the_finalizer_and_nothing_else() {
     assert_eq!(patch.content_type, "application/json-patch+json");
     let ops = patch.body.as_array().unwrap();
     assert!(
+        ops.iter().any(|op| op["op"] == "add"
+            && op["path"] == "/metadata/finalizers"
+            && op["value"] == json!([FINALIZER])),
+        "{}",
+        patch.body
+    );
+    assert!(
         ops.iter()
             .any(|op| op["op"] == "add" && op["value"] == json!([FINALIZER])
                 || op["op"] == "add" && op["value"] == json!(FINALIZER)),
@@ -250,7 +257,7 @@ async fn a_new_agent_first_gets_the_finalizer_and_nothing_else() {
 #[tokio::test]
 async fn an_agent_is_created_from_what_it_references() {
     let (result, seen, _) = reconcile_in(world("1.0.0"), agent(true)).await;
-    assert!(matches!(result, Ok(_)), "{result:?}");
+    assert!(result.is_ok(), "{result:?}");
     assert_eq!(
         lines(&seen),
         [
