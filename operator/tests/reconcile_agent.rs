@@ -3,147 +3,20 @@
 //! `ApiServerVerifier` way): every request the reconciler makes is recorded with its method,
 //! path and body, answered from a table of objects, and asserted.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod mock_api;
 
-use http::{Method, Request, Response, StatusCode};
-use kube::client::Body;
+use std::collections::HashMap;
+
 use kube::runtime::controller::Action;
+use mock_api::{CORE, NS, OMNIA, Seen, World, condition, find, lines, run};
 use omnia_api::crd::AgentRuntime;
+use omnia_operator::reconcile::Error;
 use omnia_operator::reconcile::agent::{FINALIZER, reconcile};
-use omnia_operator::reconcile::{Context, Error};
-use omnia_operator::render::Settings;
 use serde_json::{Value, json};
 
-const NS: &str = "my-workspace";
-const OMNIA: &str = "/apis/omnia.altairalabs.ai/v1alpha1/namespaces/my-workspace";
-const CORE: &str = "/api/v1/namespaces/my-workspace";
-
-/// One request as the API server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    query: String,
-    content_type: String,
-    body: Value,
-}
-
-impl Seen {
-    fn line(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-}
-
-/// The fake API server's objects, by path; a path not in it is 404.
-#[derive(Default)]
-struct World {
-    objects: HashMap<String, Value>,
-    /// What a server-side apply of a Deployment answers with as its `status`.
-    deployment_status: Option<Value>,
-    /// A path the server answers 500 for.
-    failing: Option<String>,
-}
-
-fn not_found(path: &str) -> (StatusCode, Value) {
-    (
-        StatusCode::NOT_FOUND,
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "reason": "NotFound", "code": 404, "message": format!("{path} not found")}),
-    )
-}
-
-impl World {
-    fn answer(&self, seen: &Seen) -> (StatusCode, Value) {
-        if self.failing.as_deref() == Some(seen.path.as_str()) {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                       "reason": "InternalError", "code": 500, "message": "etcd is down"}),
-            );
-        }
-        match seen.method {
-            Method::GET => match self.objects.get(&seen.path) {
-                Some(object) => (StatusCode::OK, object.clone()),
-                None => not_found(&seen.path),
-            },
-            Method::PATCH if seen.content_type.starts_with("application/apply-patch") => {
-                let mut object = seen.body.clone();
-                if seen.path.contains("/deployments/") {
-                    object["metadata"]["generation"] = json!(1);
-                    if let Some(status) = &self.deployment_status {
-                        object["status"] = status.clone();
-                    }
-                }
-                (StatusCode::OK, object)
-            }
-            // Status and finalizer patches answer the object (the reconciler does not read the
-            // patched fields back).
-            Method::PATCH => {
-                let path = seen.path.trim_end_matches("/status");
-                match self.objects.get(path) {
-                    Some(object) => (StatusCode::OK, object.clone()),
-                    None => not_found(path),
-                }
-            }
-            Method::DELETE => match self.objects.get(&seen.path) {
-                Some(_) => (
-                    StatusCode::OK,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-                ),
-                None => not_found(&seen.path),
-            },
-            _ => (StatusCode::METHOD_NOT_ALLOWED, json!({})),
-        }
-    }
-}
-
-/// Reconciles `agent` once against `world`; every request made, in order.
-async fn reconcile_in(mut world: World, agent: Value) -> (Result<Action, Error>, Vec<Seen>, Value) {
-    world
-        .objects
-        .insert(format!("{OMNIA}/agentruntimes/summarizer"), agent.clone());
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let settings = Settings {
-        gateway_image: "registry.example/omnia-gateway:1.2.3".to_owned(),
-        runtime_image: "registry.example/omnia-runtime:1.2.3".to_owned(),
-    };
-    let ctx = Arc::new(Context::with_clock(client, settings, || {
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            "2026-12-02T12:00:00Z".parse().unwrap(),
-        )
-    }));
-    let server = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        while let Some((request, send)) = handle.next_request().await {
-            let (parts, body) = request.into_parts();
-            let bytes = body.collect_bytes().await.unwrap();
-            let request = Seen {
-                method: parts.method.clone(),
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().unwrap_or_default().to_owned(),
-                content_type: parts
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .map(|v| v.to_str().unwrap().to_owned())
-                    .unwrap_or_default(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            let (status, reply) = world.answer(&request);
-            seen.push(request);
-            let response = Response::builder()
-                .status(status)
-                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                .unwrap();
-            send.send_response(response);
-        }
-        seen
-    });
-    let parsed: AgentRuntime = serde_json::from_value(agent.clone()).unwrap();
-    let result = reconcile(Arc::new(parsed), ctx.clone()).await;
-    drop(ctx);
-    let seen = server.await.unwrap();
+async fn reconcile_in(world: World, agent: Value) -> (Result<Action, Error>, Vec<Seen>, Value) {
+    let path = format!("{OMNIA}/agentruntimes/summarizer");
+    let (result, seen) = run::<AgentRuntime, _, _>(world, path, agent.clone(), reconcile).await;
     (result, seen, agent)
 }
 
@@ -206,25 +79,6 @@ fn world(pack_version: &str) -> World {
         objects,
         ..World::default()
     }
-}
-
-fn lines(seen: &[Seen]) -> Vec<String> {
-    seen.iter().map(Seen::line).collect()
-}
-
-fn find<'a>(seen: &'a [Seen], line: &str) -> &'a Seen {
-    seen.iter()
-        .find(|s| s.line() == line)
-        .unwrap_or_else(|| panic!("no `{line}` in {:#?}", lines(seen)))
-}
-
-fn condition<'a>(status_patch: &'a Seen, kind: &str) -> &'a Value {
-    status_patch.body["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} condition in {}", status_patch.body))
 }
 
 #[tokio::test]
