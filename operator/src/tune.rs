@@ -62,6 +62,8 @@ pub struct TunerLoop {
     metrics: Arc<Metrics>,
     namespace: Option<String>,
     started: Instant,
+    /// The pods' gateway health port (8081; another in tests, where pods are local servers).
+    metrics_port: u16,
     tuners: HashMap<String, (Target, Tuner)>,
 }
 
@@ -81,8 +83,16 @@ impl TunerLoop {
             metrics,
             namespace,
             started: Instant::now(),
+            metrics_port: u16::try_from(HEALTH_PORT).unwrap_or(8081),
             tuners: HashMap::new(),
         }
+    }
+
+    /// Scrapes the pods on `port` instead of the gateway's health port.
+    #[must_use]
+    pub fn with_metrics_port(mut self, port: u16) -> Self {
+        self.metrics_port = port;
+        self
     }
 
     /// Runs a round every `interval`, forever.
@@ -220,7 +230,7 @@ impl TunerLoop {
             .into_iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
             .filter_map(|p| p.status?.pod_ip?.parse::<IpAddr>().ok())
-            .map(|ip| SocketAddr::new(ip, u16::try_from(HEALTH_PORT).unwrap_or(8081)))
+            .map(|ip| SocketAddr::new(ip, self.metrics_port))
             .collect();
         let results = join_all(
             addrs

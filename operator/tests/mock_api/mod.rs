@@ -97,31 +97,11 @@ impl World {
     }
 }
 
-/// Reconciles `object` (served at `path`) once with `reconcile` against `world`; every
-/// request made, in order.
-pub async fn run<K, F, Fut>(
-    mut world: World,
-    path: String,
-    object: Value,
-    reconcile: F,
-) -> (Result<Action, Error>, Vec<Seen>)
-where
-    K: DeserializeOwned,
-    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
-    Fut: Future<Output = Result<Action, Error>>,
-{
-    world.objects.insert(path, object.clone());
+/// A client whose requests `world` answers; the task ends, with every request seen, once the
+/// client (and every clone of it) is dropped.
+pub fn serve(world: World) -> (kube::Client, tokio::task::JoinHandle<Vec<Seen>>) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    let settings = Settings {
-        gateway_image: "registry.example/omnia-gateway:1.2.3".to_owned(),
-        runtime_image: "registry.example/omnia-runtime:1.2.3".to_owned(),
-    };
-    let ctx = Arc::new(Context::with_clock(client, settings, || {
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            "2026-12-02T12:00:00Z".parse().unwrap(),
-        )
-    }));
     let server = tokio::spawn(async move {
         let mut seen = Vec::new();
         while let Some((request, send)) = handle.next_request().await {
@@ -148,6 +128,33 @@ where
         }
         seen
     });
+    (client, server)
+}
+
+/// Reconciles `object` (served at `path`) once with `reconcile` against `world`; every
+/// request made, in order.
+pub async fn run<K, F, Fut>(
+    mut world: World,
+    path: String,
+    object: Value,
+    reconcile: F,
+) -> (Result<Action, Error>, Vec<Seen>)
+where
+    K: DeserializeOwned,
+    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
+    Fut: Future<Output = Result<Action, Error>>,
+{
+    world.objects.insert(path, object.clone());
+    let (client, server) = serve(world);
+    let settings = Settings {
+        gateway_image: "registry.example/omnia-gateway:1.2.3".to_owned(),
+        runtime_image: "registry.example/omnia-runtime:1.2.3".to_owned(),
+    };
+    let ctx = Arc::new(Context::with_clock(client, settings, || {
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-12-02T12:00:00Z".parse().unwrap(),
+        )
+    }));
     let parsed: K = serde_json::from_value(object).unwrap();
     let result = reconcile(Arc::new(parsed), ctx.clone()).await;
     drop(ctx);
