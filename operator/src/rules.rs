@@ -35,6 +35,12 @@ pub const AGENT_RUNTIME: &[Rule] = &[
         message: "function mode serves no websocket facade: use type rest (or grpc)",
     },
     Rule {
+        at: "/spec",
+        rule: "!has(self.mode) || self.mode != 'function' || !has(self.facades) || \
+               self.facades.all(f, !has(f.type) || f.type != 'websocket')",
+        message: "function mode serves no websocket facade: spec.facades[] may not hold type websocket",
+    },
+    Rule {
         at: "/spec/media/storage",
         rule: "!has(self.type) || self.type != 's3' || (has(self.s3) && has(self.s3.bucket))",
         message: "storage type s3 requires s3.bucket",

@@ -99,6 +99,15 @@ fn function_mode_serves_no_websocket() {
     );
     let rest = "  mode: function\n  inputSchema: {}\n  outputSchema: {}\n  facade: {type: rest}\n";
     assert!(broken(&agent(rest)).is_empty());
+    // Omnia's shape: one facade per protocol.
+    let facades = "  mode: function\n  inputSchema: {}\n  outputSchema: {}\n  \
+                   facades: [{type: rest}, {type: websocket, port: 8090}]\n";
+    assert_eq!(
+        broken(&agent(facades)),
+        ["function mode serves no websocket facade: spec.facades[] may not hold type websocket"]
+    );
+    let agent_facades = "  facades: [{type: websocket}, {type: a2a}]\n";
+    assert!(broken(&agent(agent_facades)).is_empty());
 }
 
 #[test]
