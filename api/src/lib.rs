@@ -12,19 +12,19 @@
 
 pub mod crd;
 mod duration;
-mod env_secrets;
 mod error;
 mod index;
 mod load;
 pub mod manifest;
+mod pod_secrets;
 mod resolve;
 pub mod resolved;
 mod schema;
 
 pub use duration::parse_duration;
-pub use env_secrets::SECRETS_FROM_ENV;
 pub use error::ConfigError;
 pub use load::{load, load_str};
+pub use pod_secrets::{DATA_FROM_DIR, SECRETS_FROM_ENV};
 pub use resolved::*;
 pub use schema::json_schema_validator;
 

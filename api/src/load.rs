@@ -39,7 +39,8 @@ pub fn load(paths: &[PathBuf]) -> Result<ResolvedConfig, ConfigError> {
             .map_err(|e| ConfigError::file(file.clone(), format!("cannot read: {e}")))?;
         add_file(&mut index, file, &text)?;
     }
-    crate::env_secrets::add_from_env(&mut index)?;
+    crate::pod_secrets::add_from_env(&mut index)?;
+    crate::pod_secrets::fill_from_dirs(&mut index)?;
     if index.agents.is_empty() {
         return Err(match paths {
             [one] => ConfigError::file(one.clone(), "no AgentRuntime found"),
@@ -119,6 +120,14 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Parses `text` into `index` as one file (for the tests of what happens after parsing).
+#[cfg(test)]
+pub(crate) fn add_text_for_tests(index: &mut Index, text: &str) {
+    if let Err(e) = add_file(index, Path::new("test.yaml"), text) {
+        panic!("{e}");
+    }
 }
 
 /// Parses every document of one file into `index`.

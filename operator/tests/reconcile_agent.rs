@@ -457,3 +457,59 @@ async fn an_api_server_error_is_an_error_to_retry() {
         "nothing half-known is written"
     );
 }
+
+#[tokio::test]
+async fn client_keys_are_mounted_in_the_facade_and_never_written_to_the_config_map() {
+    let mut world = world("1.0.0");
+    world.objects.insert(
+        format!("{CORE}/secrets"),
+        json!({"apiVersion": "v1", "kind": "SecretList", "metadata": {"resourceVersion": "9"},
+               "items": [{"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "key-alice", "namespace": NS, "resourceVersion": "4",
+                       "labels": {"omnia.altairalabs.ai/credential-kind": "agent-client-key",
+                                  "omnia.altairalabs.ai/agent": "summarizer"},
+                       "ownerReferences": [{"apiVersion": "omnia.altairalabs.ai/v1alpha1",
+                           "kind": "AgentRuntime", "name": "summarizer", "uid": "0f8e1c2a-uid"}]},
+                   "data": {"keyHash": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
+                            "scopes": "eyJyb2xlIjoiZWRpdG9yIn0="}}]}),
+    );
+    let mut keyed = agent(true);
+    keyed["spec"]["externalAuth"] = json!({"clientKeys": {}});
+    let (result, seen, _) = reconcile_in(world, keyed).await;
+    result.unwrap();
+    let list = find(&seen, &format!("GET {CORE}/secrets"));
+    assert!(
+        list.query.contains("labelSelector=omnia.altairalabs.ai%2Fcredential-kind%3Dagent-client-key%2Comnia.altairalabs.ai%2Fagent%3Dsummarizer"),
+        "{}",
+        list.query
+    );
+    let config = find(&seen, &format!("PATCH {CORE}/configmaps/summarizer-config"));
+    let text = config.body["data"]["agent.yaml"].as_str().unwrap();
+    assert!(!text.contains("n4bQgYhMfWWaL"), "{text}");
+    assert!(
+        text.contains("omnia.altairalabs.ai/data-from-dir: /etc/omnia/client-keys/key-alice"),
+        "{text}"
+    );
+    assert!(text.contains("uid: 0f8e1c2a-uid"));
+    let deployment = find(
+        &seen,
+        &format!("PATCH /apis/apps/v1/namespaces/{NS}/deployments/summarizer"),
+    );
+    let pod = &deployment.body["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "client-key-0", "secret": {"secretName": "key-alice"}}))
+    );
+    let facade_mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    assert!(
+        facade_mounts.contains(&json!({"name": "client-key-0", "readOnly": true,
+        "mountPath": "/etc/omnia/client-keys/key-alice"}))
+    );
+    let runtime_mounts = pod["containers"][1]["volumeMounts"].as_array().unwrap();
+    assert!(
+        !runtime_mounts.iter().any(|m| m["name"] == "client-key-0"),
+        "only the facade checks keys"
+    );
+}

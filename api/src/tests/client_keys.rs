@@ -298,3 +298,31 @@ fn edge_trust_defaults_and_lower_cases_headers() {
     assert_eq!(edge.email_header, "x-user-email");
     assert_eq!(edge.claims_from_headers["x-tenant"], "tenant");
 }
+
+#[test]
+fn a_key_mounted_as_files_by_the_operator_loads() {
+    // As a pod sees it: the Secret's labels and directory in the manifests, its values as files.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("key-ci");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join("keyHash"), DIGEST).unwrap();
+    std::fs::write(keys.join("scopes"), br#"{"role": "editor"}"#).unwrap();
+    let stub = format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: agent-a-clientkey-ci\n  \
+         annotations:\n    omnia.altairalabs.ai/data-from-dir: {}\n  labels:\n    \
+         omnia.altairalabs.ai/credential-kind: agent-client-key\n    \
+         omnia.altairalabs.ai/agent: a\n",
+        keys.display()
+    );
+    let file = dir.path().join("agent.yaml");
+    std::fs::write(
+        &file,
+        super::manifest(&with_auth("{clientKeys: {}}"), &stub),
+    )
+    .unwrap();
+    let config = crate::load(&[file]).unwrap();
+    let policy = config.agents[0].auth.client_keys.clone().unwrap();
+    assert_eq!(policy.keys.len(), 1, "{:?}", warnings(&config));
+    assert_eq!(policy.keys[0].claims["role"], "editor");
+    assert_eq!(policy.keys[0].sha256, DIGEST);
+}

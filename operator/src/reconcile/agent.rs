@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, Resource, ResourceExt};
@@ -72,6 +72,7 @@ struct Found {
     providers: Vec<Provider>,
     tool_registry: Option<ToolRegistry>,
     secrets: Vec<Secret>,
+    client_keys: Vec<Secret>,
     conditions: Vec<Observed>,
 }
 
@@ -209,14 +210,38 @@ async fn fetch(agent: &AgentRuntime, ctx: &Context) -> Result<Found, Error> {
             ),
         )
     });
+    let client_keys = client_keys(agent, ctx, &namespace).await?;
     Ok(Found {
         pack,
         pack_source,
         providers,
         tool_registry,
         secrets,
+        client_keys,
         conditions,
     })
+}
+
+/// The agent's client-key Secrets (Omnia's labels), when its `externalAuth` takes client keys.
+async fn client_keys(
+    agent: &AgentRuntime,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<Vec<Secret>, Error> {
+    let auth = agent.spec.external_auth.as_ref();
+    if auth.is_none_or(|a| a.client_keys.is_none() && a.api_keys.is_none()) {
+        return Ok(Vec::new());
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!(
+        "omnia.altairalabs.ai/credential-kind=agent-client-key,{}={}",
+        render::AGENT_LABEL,
+        agent.name_any()
+    );
+    Ok(api
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items)
 }
 
 /// A pack whose JSON is inline needs no ConfigMap.
@@ -301,6 +326,7 @@ async fn apply(agent: &AgentRuntime, ctx: &Context) -> Result<Action, Error> {
         providers: &found.providers,
         tool_registry: found.tool_registry.as_ref(),
         secrets: &found.secrets,
+        client_keys: &found.client_keys,
     };
     let rendered = match plan(agent, &inputs, ctx) {
         Ok(plan) => plan,
@@ -419,6 +445,11 @@ pub fn plan(agent: &AgentRuntime, inputs: &Inputs<'_>, ctx: &Context) -> Result<
     let autoscaling = Autoscaling::of(agent)?;
     let scaling = Autoscaling::scaling(autoscaling.as_ref(), resolved.replicas)?;
     let secrets: Vec<String> = inputs.secrets.iter().map(ResourceExt::name_any).collect();
+    let client_keys: Vec<String> = inputs
+        .client_keys
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
     let pod = PodInputs {
         settings: &ctx.settings,
         config_hash: &rendered.hash,
@@ -426,6 +457,7 @@ pub fn plan(agent: &AgentRuntime, inputs: &Inputs<'_>, ctx: &Context) -> Result<
         drain_timeout: resolved.facade.drain_timeout,
         scaling,
         secrets: &secrets,
+        client_keys: &client_keys,
     };
     let deployment = objects::deployment(agent, &pod).map_err(|e| e.to_string())?;
     let many = match (scaling, autoscaling.as_ref()) {

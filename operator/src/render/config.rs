@@ -59,10 +59,19 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Rendered, ConfigError> {
     if let Some(tools) = inputs.tool_registry {
         documents.push(custom(tools, false)?);
     }
-    let text = yaml_documents(&documents)?;
-    // The Secrets go only to the loader here; the pods get them as environment variables.
-    let secrets: Vec<Value> = inputs.secrets.iter().map(secret_document).collect();
-    let checked = format!("{text}{}", yaml_documents(&secrets)?);
+    let manifests = yaml_documents(&documents)?;
+    // Client keys reach the pods as mounted files; the ConfigMap holds what the loader needs to
+    // find them (their labels, owners and directory), never their values.
+    let stubs: Vec<Value> = inputs.client_keys.iter().map(client_key_stub).collect();
+    let text = format!("{manifests}{}", yaml_documents(&stubs)?);
+    // The Secrets' values go only to the loader here.
+    let secrets: Vec<Value> = inputs
+        .secrets
+        .iter()
+        .chain(inputs.client_keys)
+        .map(secret_document)
+        .collect();
+    let checked = format!("{manifests}{}", yaml_documents(&secrets)?);
     let name = format!(
         "AgentRuntime {}/{}",
         inputs
@@ -77,7 +86,7 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Rendered, ConfigError> {
         omnia_api::load_str(&name, &checked).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     let mut digest = Sha256::new();
     digest.update(text.as_bytes());
-    for secret in inputs.secrets {
+    for secret in inputs.secrets.iter().chain(inputs.client_keys) {
         let meta = &secret.metadata;
         digest.update(format!(
             "\0{}@{}",
@@ -129,6 +138,29 @@ fn plain_meta<K: Resource>(object: &K) -> Value {
     out
 }
 
+/// A client-key Secret without its values, which the loader reads from its mounted directory.
+fn client_key_stub(secret: &Secret) -> Value {
+    let mut meta = secret_meta(secret);
+    let dir = super::client_key_dir(secret.metadata.name.as_deref().unwrap_or_default());
+    meta["annotations"] = json!({ omnia_api::DATA_FROM_DIR: dir });
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta})
+}
+
+/// A Secret's `name`, `namespace`, `labels` and `ownerReferences` (the gateway checks a client
+/// key's owner against the agent's uid).
+fn secret_meta(secret: &Secret) -> Value {
+    let mut meta = plain_meta(secret);
+    if let Some(owners) = secret
+        .metadata
+        .owner_references
+        .as_ref()
+        .filter(|o| !o.is_empty())
+    {
+        meta["ownerReferences"] = json!(owners);
+    }
+    meta
+}
+
 fn secret_document(secret: &Secret) -> Value {
     let data: serde_json::Map<String, Value> = secret
         .data
@@ -139,7 +171,7 @@ fn secret_document(secret: &Secret) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": plain_meta(secret),
+        "metadata": secret_meta(secret),
         "data": data,
         "stringData": secret.string_data.clone().unwrap_or_default(),
     })

@@ -31,6 +31,13 @@ pub struct Inputs<'a> {
     pub tool_registry: Option<&'a ToolRegistry>,
     /// The Secrets the agent's objects reference that exist.
     pub secrets: &'a [Secret],
+    /// The agent's client-key Secrets (labelled for it), mounted as files in the facade.
+    pub client_keys: &'a [Secret],
+}
+
+/// Where client-key Secret `name` is mounted in the facade container.
+pub fn client_key_dir(name: &str) -> String {
+    format!("/etc/omnia/client-keys/{name}")
 }
 
 /// The label every object made for an agent carries, naming it.

@@ -12,8 +12,8 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvFromSource, EnvVar, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount,
+    ResourceRequirements, SeccompProfile, SecretEnvSource, SecretVolumeSource, SecurityContext,
+    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -53,7 +53,8 @@ pub struct Autoscaling {
     pub max_replicas: Option<i32>,
     #[serde(default)]
     pub target_memory_utilization_percentage: Option<i32>,
-    #[serde(default)]
+    /// Omnia spells it with `CPU` in capitals.
+    #[serde(default, rename = "targetCPUUtilizationPercentage")]
     pub target_cpu_utilization_percentage: Option<i32>,
     #[serde(default)]
     pub scale_down_stabilization_seconds: Option<i32>,
@@ -136,6 +137,8 @@ pub struct PodInputs<'a> {
     pub scaling: Scaling,
     /// The Secrets handed to the containers as environment variables.
     pub secrets: &'a [String],
+    /// The client-key Secrets mounted (read-only) in the facade container.
+    pub client_keys: &'a [String],
 }
 
 /// Why the pod cannot be built from the spec.
@@ -173,12 +176,10 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
         .or_else(|| spec.facades.as_ref().and_then(|f| f.first()));
     let name = agent.metadata.name.clone().unwrap_or_default();
 
-    let resources: Option<ResourceRequirements> = typed(
-        "spec.runtime.resources",
-        runtime
-            .and_then(|r| r.resources.as_ref())
-            .or(spec.resources.as_ref()),
-    )?;
+    let resources: Option<ResourceRequirements> = match runtime.and_then(|r| r.resources.as_ref()) {
+        Some(own) => typed("spec.runtime.resources", Some(own))?,
+        None => typed("spec.resources", spec.resources.as_ref())?,
+    };
     let common_env: Vec<EnvVar> = typed("spec.env", spec.env.as_ref())?.unwrap_or_default();
     let runtime_env: Vec<EnvVar> = typed(
         "spec.runtime.extraEnv",
@@ -205,8 +206,14 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
         })
         .collect();
 
+    let drain = pod.drain_timeout.unwrap_or(DEFAULT_DRAIN);
     let mut gateway_vars = vec![
         env("OMNIA_FACADE_PORT", pod.facade_port.to_string()),
+        // The gateway drains for this long; the pod's grace period is this plus a margin.
+        env(
+            "OMNIA_FACADE_DRAIN_TIMEOUT_SECONDS",
+            drain.as_secs().to_string(),
+        ),
         env("OMNIA_HEALTH_PORT", HEALTH_PORT.to_string()),
         env("OMNIA_RUNTIME_ADDRESS", format!("127.0.0.1:{GRPC_PORT}")),
     ];
@@ -243,6 +250,55 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
             ..VolumeMount::default()
         },
     ];
+    // `spec.runtime.volumes` / `volumeMounts` (Omnia's): the pod's and the runtime container's.
+    let extra_volumes: Vec<Volume> = typed(
+        "spec.runtime.volumes",
+        runtime.and_then(|r| r.volumes.as_ref()),
+    )?
+    .unwrap_or_default();
+    let extra_mounts: Vec<VolumeMount> = typed(
+        "spec.runtime.volumeMounts",
+        runtime.and_then(|r| r.volume_mounts.as_ref()),
+    )?
+    .unwrap_or_default();
+    let mut runtime_mounts = mounts.clone();
+    runtime_mounts.extend(extra_mounts);
+    let mut gateway_mounts = mounts.clone();
+    gateway_mounts.extend(
+        pod.client_keys
+            .iter()
+            .enumerate()
+            .map(|(i, name)| VolumeMount {
+                name: format!("client-key-{i}"),
+                mount_path: super::client_key_dir(name),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            }),
+    );
+    let mut volumes = vec![
+        Volume {
+            name: "config".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: super::config::name(agent),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "tmp".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+    ];
+    volumes.extend(extra_volumes);
+    volumes.extend(pod.client_keys.iter().enumerate().map(|(i, name)| Volume {
+        name: format!("client-key-{i}"),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(name.clone()),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }));
     let gateway = Container {
         name: "facade".to_owned(),
         image: Some(
@@ -257,13 +313,14 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
         ]),
         env: Some(gateway_vars),
         env_from: Some(env_from.clone()),
+        resources: Some(facade_resources()),
         readiness_probe: Some(http_probe("/readyz", 5)),
         liveness_probe: Some(Probe {
             failure_threshold: Some(3),
             ..http_probe("/healthz", 10)
         }),
         security_context: Some(hardened()),
-        volume_mounts: Some(mounts.clone()),
+        volume_mounts: Some(gateway_mounts),
         ..Container::default()
     };
     let runtime_container = Container {
@@ -280,10 +337,10 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
         env_from: Some(env_from),
         resources,
         security_context: Some(hardened()),
-        volume_mounts: Some(mounts),
+        volume_mounts: Some(runtime_mounts),
         ..Container::default()
     };
-    let drain = pod.drain_timeout.unwrap_or(DEFAULT_DRAIN) + GRACE_MARGIN;
+    let grace = drain + GRACE_MARGIN;
     let mut annotations: BTreeMap<String, String> = typed(
         "spec.extraPodAnnotations",
         spec.extra_pod_annotations.as_ref(),
@@ -294,7 +351,7 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
         containers: vec![gateway, runtime_container],
         // Agent pods never call the API server.
         automount_service_account_token: Some(false),
-        termination_grace_period_seconds: Some(i64::try_from(drain.as_secs()).unwrap_or(i64::MAX)),
+        termination_grace_period_seconds: Some(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX)),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
             run_as_user: Some(65532),
@@ -305,21 +362,7 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
             }),
             ..PodSecurityContext::default()
         }),
-        volumes: Some(vec![
-            Volume {
-                name: "config".to_owned(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: super::config::name(agent),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-            Volume {
-                name: "tmp".to_owned(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
-        ]),
+        volumes: Some(volumes),
         node_selector: typed(
             "spec.runtime.nodeSelector",
             runtime.and_then(|r| r.node_selector.as_ref()),
@@ -360,6 +403,20 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
         },
         ..Deployment::default()
     })
+}
+
+/// The facade's requests: small and fixed (it relays; the runtime does the work), and present,
+/// because an HPA's utilization metric is undefined unless every container requests the
+/// resource.
+fn facade_resources() -> ResourceRequirements {
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity("50m".to_owned())),
+            ("memory".to_owned(), Quantity("64Mi".to_owned())),
+        ])),
+        ..ResourceRequirements::default()
+    }
 }
 
 /// The prefix of the `i`th Secret's variables.
