@@ -12,9 +12,9 @@
 //! kubernetes-validate comes from the pinned virtualenv `$OMNIA_PYENV` (default
 //! `~/.cache/omnia-rs/pyenv`) that `./test.sh` sets up; a missing tool fails the test.
 
-use std::io::Write;
+mod tools;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -28,26 +28,12 @@ use omnia_operator::render::{Inputs, Settings, refs};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tools::repo;
 
 const GATEWAY_IMAGE: &str = "registry.example/omnia-gateway:render-test";
 const RUNTIME_IMAGE: &str = "registry.example/omnia-runtime:render-test";
 const CONFIG_HASH: &str = "omnia.altairalabs.ai/config-hash";
 const OMNIA_API_VERSION: &str = "omnia.altairalabs.ai/v1alpha1";
-
-/// The Kubernetes version whose schemas the objects are checked against, as in
-/// deploy_manifests.rs: the newest that kubernetes-validate 1.37.0 ships.
-const KUBERNETES_VERSION: &str = "1.37.0";
-const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
-const INSTALL: &str = "run ./test.sh, which installs it, or `$OMNIA_PYENV/bin/pip install \
-                       kubernetes-validate==1.37.0` (OMNIA_PYENV defaults to \
-                       ~/.cache/omnia-rs/pyenv)";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 // ---------------------------------------------------------------------------------------------
 // The inputs: manifests as the API server returns them.
@@ -430,84 +416,14 @@ fn env_value(container: &Value, name: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // kubernetes-validate, run as deploy_manifests.rs runs it.
 
-/// `$OMNIA_PYENV/bin/<name>`; panics, saying how to install it, when it is not there.
-fn tool(name: &str) -> PathBuf {
-    let env = std::env::var_os("OMNIA_PYENV").map_or_else(
-        || {
-            let home = std::env::var_os("HOME").expect("HOME or OMNIA_PYENV must be set");
-            Path::new(&home).join(".cache/omnia-rs/pyenv")
-        },
-        PathBuf::from,
-    );
-    let path = env.join("bin").join(name);
-    assert!(
-        path.is_file(),
-        "{name} is missing (looked for {}): {INSTALL}",
-        path.display()
-    );
-    path
-}
-
-/// Runs `program args` feeding it `stdin`; returns its exit success, stdout and stderr.
-fn run(program: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}: {INSTALL}", program.display()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-/// Checks every object with `kubernetes-validate --strict`. The tool only warns, and exits 0,
-/// for a kind it has no schema for, so each object must have its own "passed" line.
+/// Checks every object with `kubernetes-validate --strict`, as deploy_manifests.rs does.
 fn validate(objects: &[&Value]) {
-    let validator = tool("kubernetes-validate");
-    let (_, version, _) = run(&validator, &["--version"], "");
-    assert_eq!(
-        version.trim(),
-        KUBERNETES_VALIDATE_VERSION,
-        "kubernetes-validate's version changed: update KUBERNETES_VERSION to the newest it ships"
-    );
     let mut yaml = String::new();
     for object in objects {
         yaml.push_str("---\n");
         yaml.push_str(&serde_yaml_ng::to_string(object).unwrap());
     }
-    let (ok, stdout, stderr) = run(
-        &validator,
-        &["--strict", "--kubernetes-version", KUBERNETES_VERSION, "-"],
-        &yaml,
-    );
-    let problems: Vec<&str> = stdout
-        .lines()
-        .filter(|line| !line.starts_with("INFO "))
-        .collect();
-    assert!(
-        ok && problems.is_empty() && stderr.is_empty(),
-        "kubernetes-validate failed:\n{stdout}{stderr}\non:\n{yaml}"
-    );
-    let passed = stdout
-        .lines()
-        .filter(|line| line.contains(" passed for resource "))
-        .count();
-    assert_eq!(
-        passed,
-        objects.len(),
-        "not every object was validated:\n{stdout}"
-    );
+    tools::validate("the rendered objects", &yaml);
 }
 
 // ---------------------------------------------------------------------------------------------

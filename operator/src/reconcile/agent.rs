@@ -19,7 +19,6 @@ use omnia_api::crd::{
 use omnia_api::manifest::prompt_pack::PackSourceType;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use super::conditions::{Observed, merge};
 use super::{Context, Error};
@@ -494,13 +493,5 @@ async fn write_status(
     if agent.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<AgentRuntime> =
-        Api::namespaced(ctx.client.clone(), &agent.namespace().unwrap_or_default());
-    api.patch_status(
-        &agent.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await?;
-    Ok(())
+    super::patch_status(ctx, agent, &status).await
 }

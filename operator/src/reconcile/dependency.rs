@@ -6,14 +6,13 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use omnia_api::crd::{DependencyStatus, PromptPack, Provider, ToolRegistry};
 use omnia_api::manifest::prompt_pack::PackSourceType;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::conditions::{Observed, merge};
 use super::{Context, Error};
@@ -288,12 +287,5 @@ where
     if previous == Some(&status) {
         return Ok(());
     }
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await?;
-    Ok(())
+    super::patch_status(ctx, object, &status).await
 }

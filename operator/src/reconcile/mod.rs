@@ -94,3 +94,26 @@ pub fn error_policy<K: ResourceExt>(object: Arc<K>, error: &Error, ctx: Arc<Cont
     tracing::warn!(object = %key(object.as_ref()), %error, retry_in = ?wait, "reconcile failed");
     Action::requeue(wait)
 }
+
+/// Merge-patches `status` onto `object`'s status subresource.
+///
+/// # Errors
+/// When the API server refuses the patch or cannot be reached.
+pub async fn patch_status<K, S>(ctx: &Context, object: &K, status: &S) -> Result<(), Error>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    S: serde::Serialize,
+{
+    let api: kube::Api<K> =
+        kube::Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    api.patch_status(
+        &object.name_any(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
