@@ -14,7 +14,7 @@
 
 mod tools;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
