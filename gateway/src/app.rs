@@ -20,6 +20,7 @@ use crate::agent::hub::Hub;
 use crate::agent::{AgentService, AgentSpec, WsLimits};
 use crate::auth_config;
 use crate::function::FunctionSpec;
+use crate::function::openapi::{Catalog, Described, DocsService};
 use crate::management;
 use crate::media::{MediaAgent, MediaService};
 use crate::metrics::{Metrics, Served};
@@ -122,6 +123,8 @@ pub struct Gateway {
     agents: Option<AgentService>,
     /// `/media/...`, when any agent stores media.
     media: Option<MediaService>,
+    /// The functions' OpenAPI documents, when there are functions.
+    docs: Option<DocsService>,
     hub: Arc<Hub>,
     client: RuntimeClient,
     options: GatewayOptions,
@@ -159,6 +162,21 @@ impl Gateway {
                 )?),
             });
         }
+        let docs = (!functions.is_empty()).then(|| {
+            let described = config
+                .functions()
+                .zip(&functions)
+                .map(|(agent, f)| Described {
+                    name: f.name.clone(),
+                    input_schema: agent.input_schema.clone().unwrap_or_default(),
+                    output_schema: agent.output_schema.clone().unwrap_or_default(),
+                    description: agent.pack.document["description"]
+                        .as_str()
+                        .map(str::to_owned),
+                    auth: f.auth.clone(),
+                });
+            DocsService::new(Arc::new(Catalog::new(described)))
+        });
         let client = runtime_client(&options)?;
         let agents = agent_specs(config, &options, &client).await?;
         if functions.is_empty() && agents.is_empty() {
@@ -220,6 +238,7 @@ impl Gateway {
             functions,
             agents,
             media,
+            docs,
             hub,
             client,
             options,
@@ -279,6 +298,7 @@ impl Gateway {
             Surfaces {
                 agents: self.agents.clone(),
                 media: self.media.clone(),
+                docs: self.docs.clone(),
             },
         );
         let _sweeper = self
@@ -340,6 +360,7 @@ impl Gateway {
                 shed: shed.clone(),
                 agents: self.agents.clone(),
                 media: self.media.clone(),
+                docs: self.docs.clone(),
                 options: facade_options.clone(),
                 drain_started: drain_started.clone(),
             };
@@ -433,6 +454,7 @@ struct FacadeThread {
     shed: LoadShedLayer,
     agents: Option<AgentService>,
     media: Option<MediaService>,
+    docs: Option<DocsService>,
     options: ServeOptions,
     drain_started: watch::Receiver<bool>,
 }
@@ -473,6 +495,7 @@ impl FacadeThread {
             Surfaces {
                 agents: self.agents,
                 media: self.media,
+                docs: self.docs,
             },
         );
         let mut drain_started = self.drain_started;

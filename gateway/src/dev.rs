@@ -118,6 +118,9 @@ fn print_banner(
     if let Some(internal) = gateway.internal_addr() {
         println!("  management plane (dashboard tokens only): http://{internal}/functions/...");
     }
+    if config.functions().next().is_some() {
+        println!("  OpenAPI 3.1 document of the functions: http://{facade}/openapi.json");
+    }
     for agent in config.functions() {
         let url = format!("http://{facade}/functions/{}", agent.name);
         let sample = agent
@@ -131,7 +134,7 @@ fn print_banner(
             "  {} ({} provider {:?})",
             agent.name, agent.provider.name, agent.provider.kind
         );
-        println!("    POST {url}");
+        println!("    POST {url}   (OpenAPI: {url}/openapi.json)");
         println!(
             "    curl -s {url} -H 'content-type: application/json' -d '{}'",
             body.replace('\'', "'\\''")

@@ -1,5 +1,5 @@
-//! Path dispatch: `/functions/{name}` to that function's service, `/ws` and `/api/agents/...` to
-//! the agent surface; everything else is a JSON 404.
+//! Path dispatch: the OpenAPI documents, `/functions/{name}` to that function's service, `/ws`
+//! and `/api/agents/...` to the agent surface, `/media/...`; everything else is a JSON 404.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -18,6 +18,7 @@ use omnia_middleware::BoxError;
 
 use crate::agent::{AgentService, is_agent_path};
 use crate::function::FunctionService;
+use crate::function::openapi::{self, DocsService};
 use crate::media::{MEDIA_PREFIX, MediaService};
 use crate::stack::Surfaces;
 
@@ -101,6 +102,7 @@ pub struct PathRouter<F> {
     functions: F,
     agents: Option<AgentService>,
     media: Option<MediaService>,
+    docs: Option<DocsService>,
 }
 
 impl<F> PathRouter<F> {
@@ -110,6 +112,7 @@ impl<F> PathRouter<F> {
             functions,
             agents: surfaces.agents,
             media: surfaces.media,
+            docs: surfaces.docs,
         }
     }
 }
@@ -136,6 +139,14 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let path = request.uri().path();
+        // The OpenAPI documents first: `/functions/{name}/openapi.json` is no function call.
+        if let Some(docs) = self
+            .docs
+            .as_mut()
+            .filter(|_| openapi::is_document_path(path))
+        {
+            return Either::Right(Either::Left(docs.call(request)));
+        }
         if path.starts_with(FUNCTIONS_PREFIX) {
             return Either::Left(self.functions.call(request));
         }

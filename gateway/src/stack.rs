@@ -20,6 +20,7 @@ use tower::{Layer, Service, ServiceBuilder};
 use tracing::Instrument as _;
 
 use crate::agent::{AgentService, is_agent_path};
+use crate::function::openapi::DocsService;
 use crate::function::{self, FunctionSpec};
 use crate::media::MediaService;
 use crate::metrics::{Connection, Metrics};
@@ -52,11 +53,14 @@ impl Default for Limits {
     }
 }
 
-/// The surfaces beside function calls: WebSocket agents and media, when served.
+/// The surfaces beside function calls: WebSocket agents, media and the functions' documents,
+/// when served.
 #[derive(Clone, Default)]
 pub struct Surfaces {
     pub agents: Option<AgentService>,
     pub media: Option<MediaService>,
+    /// The functions' OpenAPI documents.
+    pub docs: Option<DocsService>,
 }
 
 /// Builds the facade's service for requests with body type `B` (hyper's `Incoming` when serving,

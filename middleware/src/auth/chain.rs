@@ -67,6 +67,17 @@ impl AuthChain {
         }
     }
 
+    /// What the chain accepts, for describing it (an OpenAPI document's security schemes).
+    pub fn accepts(&self) -> Accepts {
+        Accepts {
+            client_keys: self.client_keys.is_some(),
+            oidc_issuers: self.oidc.iter().map(|v| v.issuer().to_owned()).collect(),
+            edge_trust: self.edge_trust.is_some(),
+            management_plane: self.management_plane.is_some(),
+            anonymous: self.has_no_validators() && self.allow_unauthenticated,
+        }
+    }
+
     /// Whether no validator is configured.
     pub fn has_no_validators(&self) -> bool {
         self.client_keys.is_none()
@@ -165,6 +176,21 @@ impl std::fmt::Debug for AuthChain {
             .field("allow_unauthenticated", &self.allow_unauthenticated)
             .finish()
     }
+}
+
+/// What an [`AuthChain`] accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepts {
+    /// Client keys as `Authorization: Bearer <key>`.
+    pub client_keys: bool,
+    /// JWTs from these OIDC issuers as `Authorization: Bearer <jwt>`.
+    pub oidc_issuers: Vec<String>,
+    /// An identity a trusted edge proxy put in headers.
+    pub edge_trust: bool,
+    /// Dashboard (management-plane) tokens.
+    pub management_plane: bool,
+    /// Anyone: no validator, and unauthenticated access allowed.
+    pub anonymous: bool,
 }
 
 /// Assembles an external [`AuthChain`]. The chain runs validators in its fixed order whatever the

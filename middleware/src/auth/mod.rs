@@ -40,7 +40,7 @@ mod test_support;
 
 use std::path::PathBuf;
 
-pub use chain::{ALLOW_UNAUTHENTICATED_ENV, AuthChain, AuthChainBuilder};
+pub use chain::{ALLOW_UNAUTHENTICATED_ENV, Accepts, AuthChain, AuthChainBuilder};
 pub use client_keys::{ClientKey, ClientKeys, END_USER_HEADER};
 pub use edge::EdgeTrust;
 pub use identity::{

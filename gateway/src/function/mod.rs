@@ -42,6 +42,8 @@ use tower::{Service, ServiceBuilder};
 
 use crate::runtime_client::RuntimeClient;
 
+pub mod openapi;
+
 /// The type-erased per-function service the router dispatches to.
 pub type FunctionService<B> =
     BoxCloneSyncService<Request<Limited<B>>, Response<ResponseBody>, Infallible>;
