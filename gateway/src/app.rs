@@ -7,10 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
 use omnia_api::{Agent, FacadeType, Handler as ApiHandler, Mode, ResolvedConfig};
 use omnia_middleware::schema::JsonSchema;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::util::BoxCloneSyncService;
 
 use crate::agent::handler::Handler;
 use crate::agent::handler::demo::Demo;
@@ -22,6 +25,8 @@ use crate::auth_config;
 use crate::function::FunctionSpec;
 use crate::function::openapi::{Catalog, Described, DocsService};
 use crate::management;
+use crate::mcp::tools::FunctionTool;
+use crate::mcp::{McpFunction, McpService};
 use crate::media::{MediaAgent, MediaService};
 use crate::metrics::{Metrics, Served};
 use crate::runtime_client::{Readiness, RuntimeClient, spawn_health_probe};
@@ -76,6 +81,9 @@ pub struct GatewayOptions {
     /// `OMNIA_WORKSPACE_NAME`: the Workspace these agents belong to, which a management-plane
     /// token's `workspace` claim must name when it has one. Unknown: the claim is not checked.
     pub workspace_name: Option<String>,
+    /// Serve every function as an MCP tool on this address (`dev`). Without it, only the
+    /// functions with an `mcp` facade are, on that facade's port (9998 by default).
+    pub mcp_listen: Option<SocketAddr>,
 }
 
 /// Why the gateway could not start.
@@ -125,6 +133,8 @@ pub struct Gateway {
     media: Option<MediaService>,
     /// The functions' OpenAPI documents, when there are functions.
     docs: Option<DocsService>,
+    /// The MCP listener and the functions it serves as tools.
+    mcp: Option<(TcpListener, Vec<McpFunction>)>,
     hub: Arc<Hub>,
     client: RuntimeClient,
     options: GatewayOptions,
@@ -177,6 +187,7 @@ impl Gateway {
                 });
             DocsService::new(Arc::new(Catalog::new(described)))
         });
+        let mcp = mcp_listener(config, &functions, &options).await?;
         let client = runtime_client(&options)?;
         let agents = agent_specs(config, &options, &client).await?;
         if functions.is_empty() && agents.is_empty() {
@@ -239,6 +250,7 @@ impl Gateway {
             agents,
             media,
             docs,
+            mcp,
             hub,
             client,
             options,
@@ -260,6 +272,13 @@ impl Gateway {
             .local_addr()
             .ok()
             .or(self.options.internal_listen)
+    }
+
+    /// The MCP listener's bound address, when functions are served as tools.
+    pub fn mcp_addr(&self) -> Option<SocketAddr> {
+        self.mcp
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The health port's bound address.
@@ -349,6 +368,27 @@ impl Gateway {
                 facade_options.clone(),
             ))
         });
+        let mcp = self.mcp.map(|(listener, functions)| {
+            // Tool calls go through a stack of their own over the same functions, sharing the
+            // facade's in-flight budget: the same auth, limits, schemas and runtime call.
+            let facade = BoxCloneSyncService::new(stack::build::<Full<Bytes>>(
+                &self.functions,
+                &self.client,
+                self.options.limits,
+                self.metrics.clone(),
+                &shed,
+                Surfaces::default(),
+            ));
+            let mut drain_started = drain_started.clone();
+            tokio::spawn(server::serve(
+                listener,
+                McpService::new(functions, facade),
+                async move {
+                    let _ = drain_started.wait_for(|started| *started).await;
+                },
+                facade_options.clone(),
+            ))
+        });
         let mut threads = Vec::new();
         for (index, (listener, client)) in self.more_facades.into_iter().enumerate() {
             let thread = FacadeThread {
@@ -395,6 +435,9 @@ impl Gateway {
         }
         if let Some(internal) = internal {
             let _ = internal.await;
+        }
+        if let Some(mcp) = mcp {
+            let _ = mcp.await;
         }
         let _ = stop_health.send(());
         let _ = health.await;
@@ -533,6 +576,59 @@ async fn internal_functions(
         plane.as_ref(),
         options.workspace_name.as_deref(),
     ))
+}
+
+/// The MCP listener, bound, with the functions it serves: every function on
+/// `options.mcp_listen`, else those with an `mcp` facade on its port (all such facades of one
+/// gateway share the first one's port).
+async fn mcp_listener(
+    config: &ResolvedConfig,
+    functions: &[FunctionSpec],
+    options: &GatewayOptions,
+) -> Result<Option<(TcpListener, Vec<McpFunction>)>, StartError> {
+    let mcp_facade = |agent: &Agent| {
+        agent
+            .facades
+            .iter()
+            .find(|f| f.kind == FacadeType::Mcp)
+            .map(|f| f.port)
+    };
+    let served: Vec<(&Agent, &FunctionSpec)> = config
+        .functions()
+        .zip(functions)
+        .filter(|(agent, _)| options.mcp_listen.is_some() || mcp_facade(agent).is_some())
+        .collect();
+    let Some(addr) = options.mcp_listen.or_else(|| {
+        let port = served.iter().find_map(|(agent, _)| mcp_facade(agent))?;
+        Some(SocketAddr::from(([0, 0, 0, 0], port)))
+    }) else {
+        return Ok(None);
+    };
+    if served.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Bind { addr, source: e })?;
+    let tools = served
+        .into_iter()
+        .map(|(agent, spec)| McpFunction {
+            tool: FunctionTool::new(
+                &spec.name,
+                agent.pack.document["description"].as_str(),
+                agent
+                    .input_schema
+                    .as_ref()
+                    .unwrap_or(&serde_json::Value::Null),
+                agent
+                    .output_schema
+                    .as_ref()
+                    .unwrap_or(&serde_json::Value::Null),
+            ),
+            auth: spec.auth.clone(),
+        })
+        .collect();
+    Ok(Some((listener, tools)))
 }
 
 fn compile(

@@ -121,6 +121,9 @@ fn print_banner(
     if config.functions().next().is_some() {
         println!("  OpenAPI 3.1 document of the functions: http://{facade}/openapi.json");
     }
+    if let Some(mcp) = gateway.mcp_addr() {
+        println!("  every function as an MCP tool (streamable HTTP): http://{mcp}/mcp");
+    }
     for agent in config.functions() {
         let url = format!("http://{facade}/functions/{}", agent.name);
         let sample = agent

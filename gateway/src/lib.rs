@@ -17,6 +17,7 @@ pub mod dev;
 pub mod function;
 pub mod health;
 pub mod management;
+pub mod mcp;
 pub mod media;
 pub mod metrics;
 pub mod router;

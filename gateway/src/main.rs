@@ -46,6 +46,9 @@ enum Command {
         /// Internal listener: management-plane (dashboard) tokens only.
         #[arg(long, default_value = "127.0.0.1:18080")]
         internal_listen: SocketAddr,
+        /// Every function as an MCP tool (streamable HTTP, `/mcp`).
+        #[arg(long, default_value = "127.0.0.1:9998")]
+        mcp_listen: SocketAddr,
         #[command(flatten)]
         common: Common,
     },
@@ -281,6 +284,7 @@ fn options(
         management_plane_key: common.management_plane_key.clone(),
         management_plane_jwks_url: non_empty(&common.management_plane_jwks_url),
         workspace_name: non_empty(&common.workspace_name),
+        mcp_listen: None,
     }
 }
 
@@ -291,15 +295,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             listen,
             health_listen,
             internal_listen,
+            mcp_listen,
             common,
         } => {
-            let options = options(
-                &common,
-                listen,
-                health_listen,
-                Some(internal_listen),
-                String::new(),
-            );
+            let options = GatewayOptions {
+                mcp_listen: Some(mcp_listen),
+                ..options(
+                    &common,
+                    listen,
+                    health_listen,
+                    Some(internal_listen),
+                    String::new(),
+                )
+            };
             dev::run(paths, options, shutdown_signal()).await
         }
         Command::Serve {

@@ -517,6 +517,8 @@ pub struct Options {
     pub workspace_name: Option<String>,
     /// Our runtime linked in (`serve --embedded-runtime`) instead of `runtime_address`.
     pub embedded_runtime: Option<std::sync::Arc<omnia_runtime::Runtime>>,
+    /// Every function as an MCP tool on this address.
+    pub mcp_listen: Option<SocketAddr>,
 }
 
 impl Default for Options {
@@ -540,6 +542,7 @@ impl Default for Options {
             open_when_unconfigured: true,
             management_plane_jwks_url: None,
             workspace_name: None,
+            mcp_listen: None,
         }
     }
 }
@@ -550,6 +553,8 @@ pub struct TestGateway {
     pub health: SocketAddr,
     /// The internal (management-plane) listener; always bound, on an ephemeral port.
     pub internal: SocketAddr,
+    /// The MCP listener, when `Options::mcp_listen` asked for one.
+    pub mcp: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -587,6 +592,7 @@ impl TestGateway {
                 management_plane_key: None,
                 management_plane_jwks_url: options.management_plane_jwks_url,
                 workspace_name: options.workspace_name,
+                mcp_listen: options.mcp_listen,
             },
         )
         .await
@@ -596,6 +602,7 @@ impl TestGateway {
         let internal = gateway
             .internal_addr()
             .expect("the internal listener is bound");
+        let mcp = gateway.mcp_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(gateway.serve(async {
             let _ = stopped.await;
@@ -604,6 +611,7 @@ impl TestGateway {
             facade,
             health,
             internal,
+            mcp,
             stop: Some(stop),
             task: Some(task),
         }
