@@ -114,12 +114,7 @@ pub async fn echo_stack() -> impl tower::Service<
     let agent = config
         .agent("echo-function")
         .unwrap_or_else(|| panic!("no echo-function"));
-    let mut keys = ClientKeys::new(vec![ClientKey::from_plaintext("bench", BENCH_KEY)]);
-    keys.default_role = Some("viewer".into());
-    let auth = AuthChain::builder()
-        .client_keys(keys)
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let auth = bench_auth();
     let spec = FunctionSpec {
         name: agent.name.clone(),
         namespace: agent.namespace.clone(),
@@ -141,6 +136,16 @@ pub async fn echo_stack() -> impl tower::Service<
         &shed,
         omnia_gateway::stack::Surfaces::default(),
     )
+}
+
+/// The echo function's auth chain: one client key, [`BENCH_KEY`].
+pub fn bench_auth() -> AuthChain {
+    let mut keys = ClientKeys::new(vec![ClientKey::from_plaintext("bench", BENCH_KEY)]);
+    keys.default_role = Some("viewer".into());
+    AuthChain::builder()
+        .client_keys(keys)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A call of the echo function with `body`, authorised with [`BENCH_KEY`].

@@ -196,3 +196,74 @@ async fn no_credential_is_401_pointing_at_the_protected_resource_metadata() {
     assert_eq!(body["bearer_methods_supported"], json!(["header"]));
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_function_with_an_mcp_facade_serves_it_on_that_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = support::echo_yaml().replace(
+        "  facade:\n    type: grpc\n    port: 8080\n",
+        &format!(
+            "  facades:\n    - {{type: rest, port: 8080}}\n    - {{type: mcp, port: {port}}}\n"
+        ),
+    );
+    assert!(
+        yaml.contains("type: mcp"),
+        "the example's facade block changed: {yaml}"
+    );
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let gateway = TestGateway::start(&yaml, runtime.address(), Options::default()).await;
+    assert_eq!(gateway.mcp.map(|a| a.port()), Some(port));
+    let mcp = client(&gateway, None).await;
+    let tools = mcp.peer().list_all_tools().await.unwrap();
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0].name, "echo-function");
+    mcp.cancel().await.unwrap();
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_an_mcp_facade_serve_opens_no_mcp_port() {
+    let runtime = FakeRuntime::start(Behaviour::Echo).await;
+    let gateway =
+        TestGateway::start(&support::echo_yaml(), runtime.address(), Options::default()).await;
+    assert_eq!(gateway.mcp, None);
+    gateway.shutdown().await;
+}
+
+/// A `tools/call` is answered by the gateway itself when it can (a 2025 protocol version header),
+/// else by rmcp: both answers must be the same.
+#[tokio::test]
+async fn the_direct_and_the_rmcp_answers_of_a_tool_call_agree() {
+    let (_runtime, gateway) = gateway(&support::echo_yaml()).await;
+    let mcp = gateway.mcp.unwrap();
+    let send = |version: Option<&str>, arguments: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "echo-function", "arguments": arguments}});
+        let mut request = http::Request::post("/mcp")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(version) = version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap();
+        async move { support::send(mcp, request).await }
+    };
+    for arguments in [json!({"message": "hi"}), json!({"message": 1}), json!({})] {
+        // No version header: rmcp takes the request (and assumes 2025-03-26).
+        let by_rmcp = send(None, arguments.clone()).await;
+        let direct = send(Some("2025-03-26"), arguments.clone()).await;
+        assert_eq!(by_rmcp.status, 200);
+        assert_eq!(direct.status, 200);
+        assert_eq!(direct.json(), by_rmcp.json(), "{arguments}");
+    }
+    gateway.shutdown().await;
+}

@@ -7,6 +7,7 @@
 //! admits is 401 with `WWW-Authenticate: Bearer resource_metadata="..."`, as Omnia's MCP facade
 //! answers.
 
+mod fast;
 pub mod tools;
 
 use std::collections::BTreeSet;
@@ -17,6 +18,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Method, Request, Response, header};
+use http_body_util::{BodyExt as _, Full, Limited};
 use omnia_middleware::auth::AuthChain;
 use omnia_middleware::{GatewayError, ResponseBody};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -32,6 +34,9 @@ pub const MCP_PATH: &str = "/mcp";
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 /// Omnia's default port of an `mcp` facade.
 pub const DEFAULT_PORT: u16 = 9998;
+/// The largest JSON-RPC message read from a POST (the function's own body limit then applies to
+/// a tool call's arguments).
+const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The functions a request's credentials were admitted to.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +59,7 @@ pub struct McpFunction {
 #[derive(Clone)]
 pub struct McpService {
     functions: Arc<Vec<McpFunction>>,
+    handler: Functions,
     issuers: Arc<Vec<String>>,
     server: StreamableHttpService<Functions, LocalSessionManager>,
 }
@@ -71,6 +77,7 @@ impl McpService {
     pub fn new(functions: Vec<McpFunction>, facade: Facade) -> Self {
         let tools = Arc::new(functions.iter().map(|f| f.tool.clone()).collect::<Vec<_>>());
         let handler = Functions { tools, facade };
+        let own = handler.clone();
         // Stateless, JSON answers: each call stands alone, so any replica answers it. The
         // agent's Service and ingress hosts are not known here; DNS rebinding is a concern of
         // servers on a person's machine, and every call is authenticated anyway.
@@ -91,6 +98,7 @@ impl McpService {
         issuers.dedup();
         Self {
             functions: Arc::new(functions),
+            handler: own,
             issuers: Arc::new(issuers),
             server,
         }
@@ -144,7 +152,7 @@ fn json_response(body: &serde_json::Value) -> Response<ResponseBody> {
 impl<B> Service<Request<B>> for McpService
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: std::fmt::Display,
+    B::Error: std::fmt::Display + Into<omnia_middleware::BoxError>,
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
@@ -182,7 +190,26 @@ where
                 Ok(admitted) => {
                     parts.extensions.insert(admitted);
                     let mut server = this.server.clone();
-                    let Ok(response) = server.call(Request::from_parts(parts, body)).await;
+                    if parts.method != Method::POST {
+                        let Ok(response) = server.call(Request::from_parts(parts, body)).await;
+                        return Ok(response.map(ResponseBody::stream));
+                    }
+                    // A POST is one JSON-RPC message: read it (bounded), answer a plain
+                    // `tools/call` directly, hand anything else to rmcp with the same bytes.
+                    let bytes = match Limited::new(body, MAX_MESSAGE_BYTES).collect().await {
+                        Ok(collected) => collected.to_bytes(),
+                        Err(_) => {
+                            return Ok(GatewayError::PayloadTooLarge {
+                                limit: MAX_MESSAGE_BYTES as u64,
+                            }
+                            .into_response());
+                        }
+                    };
+                    if let Some(call) = fast::tools_call(&parts, &bytes) {
+                        return Ok(fast::answer(&this.handler, &parts, call).await);
+                    }
+                    let request = Request::from_parts(parts, Full::new(bytes));
+                    let Ok(response) = server.call(request).await;
                     Ok(response.map(ResponseBody::stream))
                 }
                 Err(refused) => {

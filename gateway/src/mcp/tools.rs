@@ -69,6 +69,66 @@ impl std::fmt::Debug for Functions {
     }
 }
 
+impl Functions {
+    /// Runs function `name` with `arguments` for the caller of `parts`, through the facade.
+    ///
+    /// # Errors
+    /// A protocol error for a tool the caller may not see, or a result that cannot be read.
+    pub async fn call(
+        &self,
+        parts: Option<&http::request::Parts>,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, McpError> {
+        if !self.tools.iter().any(|t| t.tool.name == name)
+            || !admitted(parts).is_some_and(|a| a.allows(name))
+        {
+            return Err(McpError::invalid_params(
+                format!("no tool named {name:?}"),
+                None,
+            ));
+        }
+        let body = Bytes::from(Value::Object(arguments).to_string());
+        let mut call = Request::post(format!("{FUNCTIONS_PREFIX}{name}"))
+            .body(Full::new(body))
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        if let Some(parts) = parts {
+            // The caller's credentials and identity headers go with the call: the function's
+            // own auth chain judges them again.
+            for (key, value) in &parts.headers {
+                if key != header::CONTENT_LENGTH && key != header::CONTENT_TYPE {
+                    call.headers_mut().append(key.clone(), value.clone());
+                }
+            }
+        }
+        call.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let Ok(response) = self.facade.clone().oneshot(call).await;
+        let status = response.status();
+        let body = http_body_util::Limited::new(response.into_body(), MAX_RESULT_BYTES)
+            .collect()
+            .await
+            .map_err(|e| McpError::internal_error(format!("reading the result: {e}"), None))?
+            .to_bytes();
+        let parsed: Value = serde_json::from_slice(&body)
+            .map_err(|e| McpError::internal_error(format!("the result is not JSON: {e}"), None))?;
+        Ok(if status.is_success() {
+            let output = parsed.get("output").cloned().unwrap_or(Value::Null);
+            if output.is_object() {
+                CallToolResult::structured(output)
+            } else {
+                CallToolResult::success(vec![ContentBlock::text(output.to_string())])
+            }
+        } else {
+            // A refused input, a failed runtime or an output the schema refused: the model reads
+            // the function API's error body as the tool's error.
+            CallToolResult::structured_error(parsed)
+        })
+    }
+}
+
 /// The HTTP request the MCP call came in (rmcp hands it to handlers).
 fn caller(context: &RequestContext<RoleServer>) -> Option<&http::request::Parts> {
     context.extensions.get::<http::request::Parts>()
@@ -110,54 +170,9 @@ impl ServerHandler for Functions {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let parts = caller(&context);
-        let name = request.name.as_ref();
-        if !self.tools.iter().any(|t| t.tool.name == name)
-            || !admitted(parts).is_some_and(|a| a.allows(name))
-        {
-            return Err(McpError::invalid_params(
-                format!("no tool named {name:?}"),
-                None,
-            ));
-        }
-        let arguments = Value::Object(request.arguments.unwrap_or_default());
-        let body = Bytes::from(arguments.to_string());
-        let mut call = Request::post(format!("{FUNCTIONS_PREFIX}{name}"))
-            .body(Full::new(body))
-            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-        if let Some(parts) = parts {
-            // The caller's credentials and identity headers go with the call: the function's
-            // own auth chain judges them again.
-            for (key, value) in &parts.headers {
-                if key != header::CONTENT_LENGTH && key != header::CONTENT_TYPE {
-                    call.headers_mut().append(key.clone(), value.clone());
-                }
-            }
-        }
-        call.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let Ok(response) = self.facade.clone().oneshot(call).await;
-        let status = response.status();
-        let body = http_body_util::Limited::new(response.into_body(), MAX_RESULT_BYTES)
-            .collect()
+        let arguments = request.arguments.clone().unwrap_or_default();
+        self.call(caller(&context), request.name.as_ref(), arguments)
             .await
-            .map_err(|e| McpError::internal_error(format!("reading the result: {e}"), None))?
-            .to_bytes();
-        let parsed: Value = serde_json::from_slice(&body)
-            .map_err(|e| McpError::internal_error(format!("the result is not JSON: {e}"), None))?;
-        Ok(CallToolResponse::Complete(if status.is_success() {
-            let output = parsed.get("output").cloned().unwrap_or(Value::Null);
-            if output.is_object() {
-                CallToolResult::structured(output)
-            } else {
-                CallToolResult::success(vec![ContentBlock::text(output.to_string())])
-            }
-        } else {
-            // A refused input, a failed runtime or an output the schema refused: the model reads
-            // the function API's error body as the tool's error.
-            CallToolResult::structured_error(parsed)
-        }))
+            .map(CallToolResponse::Complete)
     }
 }

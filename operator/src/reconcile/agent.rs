@@ -443,6 +443,11 @@ pub fn plan(agent: &AgentRuntime, inputs: &Inputs<'_>, ctx: &Context) -> Result<
         .ok_or_else(|| format!("the configuration has no agent `{name}`"))?;
     let autoscaling = Autoscaling::of(agent)?;
     let scaling = Autoscaling::scaling(autoscaling.as_ref(), resolved.replicas)?;
+    let mcp_port = resolved
+        .facades
+        .iter()
+        .find(|f| f.kind == omnia_api::FacadeType::Mcp)
+        .map(|f| f.port);
     let secrets: Vec<String> = inputs.secrets.iter().map(ResourceExt::name_any).collect();
     let client_keys: Vec<String> = inputs
         .client_keys
@@ -453,6 +458,7 @@ pub fn plan(agent: &AgentRuntime, inputs: &Inputs<'_>, ctx: &Context) -> Result<
         settings: &ctx.settings,
         config_hash: &rendered.hash,
         facade_port: resolved.facade.port,
+        mcp_port,
         drain_timeout: resolved.facade.drain_timeout,
         scaling,
         secrets: &secrets,
@@ -467,7 +473,7 @@ pub fn plan(agent: &AgentRuntime, inputs: &Inputs<'_>, ctx: &Context) -> Result<
     Ok(Plan {
         config_map: config::config_map(agent, &rendered),
         deployment,
-        service: objects::service(agent, resolved.facade.port),
+        service: objects::service(agent, resolved.facade.port, mcp_port),
         pdb: many.then(|| objects::pod_disruption_budget(agent)),
         hpa: match (scaling, &autoscaling) {
             (Scaling::Hpa, Some(a)) => Some(objects::horizontal_pod_autoscaler(agent, a)),

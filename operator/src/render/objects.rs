@@ -133,6 +133,8 @@ pub struct PodInputs<'a> {
     pub settings: &'a Settings,
     pub config_hash: &'a str,
     pub facade_port: u16,
+    /// The port of the agent's `mcp` facade (its functions as MCP tools), if it has one.
+    pub mcp_port: Option<u16>,
     pub drain_timeout: Option<Duration>,
     pub scaling: Scaling,
     /// The Secrets handed to the containers as environment variables.
@@ -307,10 +309,16 @@ pub fn deployment(agent: &AgentRuntime, pod: &PodInputs<'_>) -> Result<Deploymen
                 .unwrap_or_else(|| pod.settings.gateway_image.clone()),
         ),
         args: Some(vec!["serve".into(), "--config".into(), CONFIG_DIR.into()]),
-        ports: Some(vec![
-            port("facade", i32::from(pod.facade_port)),
-            port("health", HEALTH_PORT),
-        ]),
+        ports: Some(
+            [
+                Some(port("facade", i32::from(pod.facade_port))),
+                Some(port("health", HEALTH_PORT)),
+                pod.mcp_port.map(|p| port("mcp", i32::from(p))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         env: Some(gateway_vars),
         env_from: Some(env_from.clone()),
         resources: Some(facade_resources()),
@@ -469,8 +477,9 @@ fn hardened() -> SecurityContext {
     }
 }
 
-/// The Service named after the agent: its facade, and the health port for scraping.
-pub fn service(agent: &AgentRuntime, facade_port: u16) -> Service {
+/// The Service named after the agent: its facade, the health port for scraping, and its MCP
+/// port when it has one.
+pub fn service(agent: &AgentRuntime, facade_port: u16, mcp_port: Option<u16>) -> Service {
     let name = agent.metadata.name.clone().unwrap_or_default();
     let service_port = |name: &str, number: i32| ServicePort {
         name: Some(name.to_owned()),
@@ -483,10 +492,16 @@ pub fn service(agent: &AgentRuntime, facade_port: u16) -> Service {
         metadata: owned_meta(agent, name),
         spec: Some(ServiceSpec {
             selector: Some(selector(agent)),
-            ports: Some(vec![
-                service_port("facade", i32::from(facade_port)),
-                service_port("health", HEALTH_PORT),
-            ]),
+            ports: Some(
+                [
+                    Some(service_port("facade", i32::from(facade_port))),
+                    Some(service_port("health", HEALTH_PORT)),
+                    mcp_port.map(|p| service_port("mcp", i32::from(p))),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+            ),
             ..ServiceSpec::default()
         }),
         ..Service::default()
