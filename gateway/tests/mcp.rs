@@ -199,11 +199,12 @@ async fn no_credential_is_401_pointing_at_the_protected_resource_metadata() {
 
 #[tokio::test]
 async fn a_function_with_an_mcp_facade_serves_it_on_that_port() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Below Linux's ephemeral range (32768 and up), so no other test's port-0 listener can take
+    // it between choosing it and the gateway binding it.
+    let port = (21_000..30_000)
+        .map(|p: u16| p + u16::try_from(std::process::id() % 1000).unwrap())
+        .find(|p| std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok())
+        .unwrap();
     let yaml = support::echo_yaml().replace(
         "  facade:\n    type: grpc\n    port: 8080\n",
         &format!(
