@@ -25,6 +25,16 @@ use crate::stack::Surfaces;
 /// The path prefix of function calls.
 pub const FUNCTIONS_PREFIX: &str = "/functions/";
 
+/// A 200 with `value` as its JSON body (the documents and MCP answers).
+pub(crate) fn json_response(value: &serde_json::Value) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from(value.to_string())));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The function name in a path, if the path is `/functions/{name}` with a well-formed name.
 ///
 /// Names are Kubernetes DNS labels, so anything else (`..`, `%2e`, a second segment) cannot be a

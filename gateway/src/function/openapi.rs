@@ -12,14 +12,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, StatusCode};
 use omnia_middleware::auth::{Accepts, AuthChain};
 use omnia_middleware::{GatewayError, ResponseBody};
 use serde_json::{Map, Value, json};
 
-use crate::router::{FUNCTIONS_PREFIX, function_name};
+use crate::router::{FUNCTIONS_PREFIX, function_name, json_response};
 
 /// The path of the document of every function.
 pub const DOCUMENT_PATH: &str = "/openapi.json";
@@ -144,15 +143,6 @@ impl Catalog {
 pub fn is_document_path(path: &str) -> bool {
     path == DOCUMENT_PATH
         || (path.starts_with(FUNCTIONS_PREFIX) && path.ends_with(FUNCTION_DOCUMENT_SUFFIX))
-}
-
-fn json_response(document: &Value) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(Bytes::from(document.to_string())));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 /// The document routes as a Tower service (bodies are never read).

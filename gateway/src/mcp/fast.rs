@@ -5,13 +5,14 @@
 //! batches, other versions, anything this does not recognise) goes to rmcp unchanged.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, header};
+use http::Response;
 use omnia_middleware::ResponseBody;
 use rmcp::model::{JsonObject, ProtocolVersion};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::tools::Functions;
+use crate::router::json_response;
 
 /// The versions whose `tools/call` this answers: those of the 2025 revisions, whose result has no
 /// `resultType` and whose requests need no session when the server gives none.
@@ -79,10 +80,5 @@ pub async fn answer(
         }
         Err(error) => json!({ "jsonrpc": "2.0", "id": call.id, "error": error }),
     };
-    let mut response = Response::new(ResponseBody::full(Bytes::from(message.to_string())));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    json_response(&message)
 }

@@ -27,6 +27,7 @@ use serde_json::json;
 use tower::Service;
 
 use self::tools::{Facade, FunctionTool, Functions};
+use crate::router::json_response;
 
 /// The MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";
@@ -138,15 +139,6 @@ fn origin(parts: &http::request::Parts) -> String {
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
     format!("{scheme}://{host}")
-}
-
-fn json_response(body: &serde_json::Value) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(Bytes::from(body.to_string())));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 impl<B> Service<Request<B>> for McpService
