@@ -10,6 +10,8 @@ use crate::resolved::{Facade, FacadeType, Handler, Mode};
 
 /// Omnia's CRD default for a facade's `port`.
 const DEFAULT_FACADE_PORT: u16 = 8080;
+/// Omnia's default port of an `mcp` facade, which listens beside the function's own.
+const DEFAULT_MCP_PORT: u16 = 9998;
 /// Omnia's CRD limit on `spec.facades`.
 const MAX_FACADES: usize = 4;
 
@@ -120,7 +122,10 @@ fn facade(
     spec: &FacadeSpec,
     kind: FacadeType,
 ) -> Result<Facade, ConfigError> {
-    let port = spec.port.unwrap_or(DEFAULT_FACADE_PORT);
+    let port = spec.port.unwrap_or(match kind {
+        FacadeType::Mcp => DEFAULT_MCP_PORT,
+        _ => DEFAULT_FACADE_PORT,
+    });
     if port == 0 {
         return Err(origin.error(format!("{at}.port"), "must be between 1 and 65535"));
     }

@@ -258,3 +258,17 @@ fn provider_binding_role_must_match_the_providers_role() {
     assert_eq!(e.field_path(), Some("spec.providers[0].role"));
     assert!(e.reason().contains("has role llm"), "{e}");
 }
+
+#[test]
+fn an_mcp_facade_listens_on_omnias_port_by_default() {
+    let spec = super::FUNCTION.replace(
+        "  mode: function\n",
+        "  mode: function\n  facades: [{type: rest}, {type: mcp}]\n",
+    );
+    let agent = super::agent_ok(&spec, "");
+    let ports: Vec<(FacadeType, u16)> = agent.facades.iter().map(|f| (f.kind, f.port)).collect();
+    assert_eq!(
+        ports,
+        [(FacadeType::Function, 8080), (FacadeType::Mcp, 9998)]
+    );
+}
